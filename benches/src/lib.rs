@@ -1,0 +1,2 @@
+//! sluice-benches: shared set-up for the criterion benches and the comparison harness.
+#![forbid(unsafe_code)]

@@ -1,0 +1,4 @@
+//! `sluice`: the command-line front end. Thin: parses arguments, calls the crates, prints.
+#![forbid(unsafe_code)]
+
+fn main() {}

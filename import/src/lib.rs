@@ -1,0 +1,2 @@
+//! sluice-import: readers for foreign SSB stores (JSON lines, flumelog-offset, ssb-db2 log.bipf).
+#![forbid(unsafe_code)]

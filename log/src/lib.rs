@@ -1,0 +1,1 @@
+//! sluice-log: a generic, crash-safe, memory-mapped, append-only log of byte records.

@@ -1,0 +1,2 @@
+//! sluice-net: the SSB peer protocol (secret handshake, box stream, muxrpc) and replication.
+#![forbid(unsafe_code)]

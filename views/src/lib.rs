@@ -1,0 +1,2 @@
+//! sluice-views: the database — log + ingest + flume-style views + queries + subscriptions.
+#![forbid(unsafe_code)]

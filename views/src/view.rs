@@ -1,0 +1,58 @@
+//! The `View` trait: one index over the log, maintained incrementally, persisted on its own.
+//!
+//! A view sees each durable message once, in log order, through [`View::apply`]. The database
+//! owns everything generic about a view: its `since` offset, its file (header, checksum,
+//! atomic replace) and its rebuild. A view only knows how to fold a message into its state and
+//! how to turn that state into bytes and back.
+
+use sluice_msg::{FeedId, MsgId};
+
+/// One message as the views see it: decoded once per record and shared by every view.
+#[derive(Debug, Clone, Copy)]
+pub struct Indexed<'a> {
+    /// Log offset of the record: the message's stable local id, used by views as a pointer.
+    pub offset: u64,
+    /// The message id (`%….sha256`).
+    pub id: MsgId,
+    /// The author's feed id.
+    pub author: FeedId,
+    /// The message's sequence number in its feed (from 1).
+    pub sequence: u64,
+    /// The timestamp the author claimed (`value.timestamp`, ms since the epoch).
+    pub timestamp: f64,
+    /// When this store received the message (ms since the epoch).
+    pub received: f64,
+    /// The public content object; `None` when the content is encrypted (a `….box` string).
+    pub content: Option<&'a serde_json::Value>,
+}
+
+impl Indexed<'_> {
+    /// `content.type` when the content is public and has a string type.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content?.get("type")?.as_str()
+    }
+}
+
+/// A view's persisted state could not be read back: the database then rebuilds that view.
+#[derive(Debug, thiserror::Error)]
+#[error("view data is unreadable: {0}")]
+pub struct ViewDataError(pub String);
+
+/// An incrementally maintained index over the log.
+///
+/// Architecture invariant: `apply` is called only with durable records, in increasing offset
+/// order, exactly once per record since the view's state was last cleared or decoded.
+pub trait View: Send + Sync {
+    /// Stable name; also names the view's file.
+    fn name(&self) -> &'static str;
+    /// Bump when the state's meaning or encoding changes: the view is then rebuilt alone.
+    fn version(&self) -> u32;
+    /// Folds one durable message into the state.
+    fn apply(&mut self, msg: &Indexed<'_>);
+    /// Serialises the whole state (the database adds header, `since` and checksum).
+    fn encode(&self) -> Vec<u8>;
+    /// Replaces the state with one read back from [`View::encode`]'s bytes.
+    fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError>;
+    /// Empties the state before a rebuild.
+    fn clear(&mut self);
+}
