@@ -1,0 +1,61 @@
+//! Unit tests that need the crate's internals: the I/O-failure latch, via failure injection.
+
+use crate::writer::Step;
+use crate::{Error, Log};
+
+fn check_latch(step: Step) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = Log::open(&path).unwrap();
+    let kept = log.append(b"durable").unwrap();
+    log.flush().unwrap();
+    log.inject_failure(step);
+    log.append(b"lost").unwrap();
+    assert!(
+        log.flush().is_err(),
+        "{step:?}: injected failure must surface"
+    );
+    assert!(
+        matches!(log.append(b"more"), Err(Error::Poisoned { .. })),
+        "{step:?}: append after failure"
+    );
+    assert!(
+        matches!(log.flush(), Err(Error::Poisoned { .. })),
+        "{step:?}: flush after failure"
+    );
+    assert_eq!(log.get(kept).unwrap(), b"durable");
+    drop(log);
+    let log = Log::open(&path).unwrap();
+    assert_eq!(log.get(kept).unwrap(), b"durable");
+    let offset = log.append(b"after reopen").unwrap();
+    log.flush().unwrap();
+    assert_eq!(log.get(offset).unwrap(), b"after reopen");
+}
+
+#[test]
+fn failed_write_latches_until_reopen() {
+    check_latch(Step::Write);
+}
+
+#[test]
+fn failed_fsync_latches_until_reopen() {
+    check_latch(Step::Sync);
+}
+
+#[test]
+fn failed_checkpoint_latches_until_reopen() {
+    check_latch(Step::Checkpoint);
+}
+
+#[test]
+fn failed_spill_latches_the_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = crate::LogOptions {
+        write_buffer: 1,
+        ..crate::LogOptions::default()
+    };
+    let log = Log::open_with(dir.path().join("log"), opts).unwrap();
+    log.inject_failure(Step::Write);
+    assert!(matches!(log.append(b"x"), Err(Error::Io { .. })));
+    assert!(matches!(log.append(b"y"), Err(Error::Poisoned { .. })));
+}
