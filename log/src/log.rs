@@ -146,8 +146,12 @@ impl Log {
             recovery,
             max_record_size: opts.max_record_size.min(MAX_RECORD_LEN),
         };
-        if end != ckpt.end {
-            log.with_writer(|w, log| w.checkpoint(&log.file, &log.path))?;
+        if !log.is_read_only() && end != ckpt.end {
+            // Records found past the checkpoint may not be synced yet: sync before recording them.
+            log.with_writer(|w, log| {
+                w.sync(&log.file, &log.path)?;
+                w.checkpoint(&log.file, &log.path)
+            })?;
         }
         Ok(log)
     }
