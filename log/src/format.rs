@@ -273,6 +273,7 @@ pub fn parse_header(header: &[u8]) -> Result<Checkpoint, HeaderError> {
     SLOT_AT
         .iter()
         .filter_map(|&at| Checkpoint::decode(&header[at..at + SLOT_LEN]))
+        .filter(|c| c.end >= HEADER_LEN as u64)
         .max_by_key(|c| c.seq)
         .ok_or(HeaderError::NoCheckpoint)
 }
