@@ -9,24 +9,61 @@ use crate::format;
 /// One record: its offset and its bytes.
 pub type Item<'a> = Result<(u64, &'a [u8]), Error>;
 
-fn to_pos(offset: u64) -> usize {
-    usize::try_from(offset).expect("offsets inside a mapping fit usize")
+/// A published stretch of records: the bytes from offset `base` up to the published end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Records<'a> {
+    buf: &'a [u8],
+    base: u64,
+}
+
+impl<'a> Records<'a> {
+    pub(crate) fn new(buf: &'a [u8], base: u64) -> Self {
+        Self { buf, base }
+    }
+
+    /// The offset just past the last byte.
+    pub(crate) fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// Position of `offset` in `buf`; `offset` is between `base` and `end()`.
+    fn pos(&self, offset: u64) -> usize {
+        usize::try_from(offset - self.base).expect("offsets inside a mapping fit usize")
+    }
+
+    /// The record at `offset` (`base <= offset < end()`) and the next record's offset.
+    pub(crate) fn read(&self, offset: u64) -> Result<(&'a [u8], u64), Error> {
+        let frame = format::parse_frame(self.buf, self.pos(offset))
+            .map_err(|reason| Error::Corrupt { offset, reason })?;
+        Ok((frame.payload(self.buf), self.base + frame.next as u64))
+    }
+
+    /// The record that ends at `end` (`base < end <= end()`) and its offset.
+    fn read_before(&self, end: u64) -> Item<'a> {
+        let (start, frame) =
+            format::parse_frame_before(self.buf, self.pos(end)).map_err(|reason| {
+                Error::Corrupt {
+                    offset: end,
+                    reason,
+                }
+            })?;
+        Ok((self.base + start as u64, frame.payload(self.buf)))
+    }
 }
 
 /// Forward iterator from [`Log::iter`]. After an error it yields nothing more.
 #[derive(Debug)]
 pub struct Iter<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    records: Records<'a>,
+    next: u64,
     done: bool,
 }
 
 impl<'a> Iter<'a> {
-    pub(crate) fn new(buf: &'a [u8], from: u64) -> Self {
-        let pos = usize::try_from(from).unwrap_or(usize::MAX).min(buf.len());
+    pub(crate) fn new(records: Records<'a>, from: u64) -> Self {
         Self {
-            buf,
-            pos,
+            records,
+            next: from,
             done: false,
         }
     }
@@ -36,18 +73,18 @@ impl<'a> Iterator for Iter<'a> {
     type Item = Item<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.pos >= self.buf.len() {
+        if self.done || self.next >= self.records.end() {
             return None;
         }
-        let offset = self.pos as u64;
-        match format::parse_frame(self.buf, self.pos) {
-            Ok(frame) => {
-                self.pos = frame.next;
-                Some(Ok((offset, frame.payload(self.buf))))
+        let offset = self.next;
+        match self.records.read(offset) {
+            Ok((payload, next)) => {
+                self.next = next;
+                Some(Ok((offset, payload)))
             }
-            Err(reason) => {
+            Err(err) => {
                 self.done = true;
-                Some(Err(Error::Corrupt { offset, reason }))
+                Some(Err(err))
             }
         }
     }
@@ -56,18 +93,16 @@ impl<'a> Iterator for Iter<'a> {
 /// Reverse iterator from [`Log::iter_rev`], newest first. After an error it yields nothing more.
 #[derive(Debug)]
 pub struct RevIter<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    first: usize,
+    records: Records<'a>,
+    before: u64,
     done: bool,
 }
 
 impl<'a> RevIter<'a> {
-    pub(crate) fn new(buf: &'a [u8], before: u64, first: u64) -> Self {
+    pub(crate) fn new(records: Records<'a>, before: u64) -> Self {
         Self {
-            buf,
-            pos: to_pos(before),
-            first: to_pos(first),
+            records,
+            before,
             done: false,
         }
     }
@@ -77,26 +112,15 @@ impl<'a> Iterator for RevIter<'a> {
     type Item = Item<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.pos <= self.first {
+        if self.done || self.before <= self.records.base {
             return None;
         }
-        match format::parse_frame_before(&self.buf[self.first..], self.pos - self.first) {
-            Ok((start, frame)) => {
-                let start = start + self.first;
-                self.pos = start;
-                Some(Ok((
-                    start as u64,
-                    &self.buf[self.first..][frame.payload_start..][..frame.payload_len],
-                )))
-            }
-            Err(reason) => {
-                self.done = true;
-                Some(Err(Error::Corrupt {
-                    offset: self.pos as u64,
-                    reason,
-                }))
-            }
+        let item = self.records.read_before(self.before);
+        match &item {
+            Ok((offset, _)) => self.before = *offset,
+            Err(_) => self.done = true,
         }
+        Some(item)
     }
 }
 
@@ -105,7 +129,7 @@ impl<'a> Iterator for RevIter<'a> {
 #[derive(Debug)]
 pub struct Tail<'a> {
     log: &'a Log,
-    pos: u64,
+    next: u64,
     timeout: Option<Duration>,
     done: bool,
 }
@@ -114,7 +138,7 @@ impl<'a> Tail<'a> {
     pub(crate) fn new(log: &'a Log, from: u64) -> Self {
         Self {
             log,
-            pos: from,
+            next: from,
             timeout: None,
             done: false,
         }
@@ -130,16 +154,14 @@ impl<'a> Tail<'a> {
     /// The offset the next record will be read from.
     #[must_use]
     pub fn position(&self) -> u64 {
-        self.pos
+        self.next
     }
 
-    fn read_at(&mut self, end: u64) -> Item<'a> {
-        let buf = self.log.bytes(end);
-        let offset = self.pos;
-        let frame = format::parse_frame(buf, to_pos(offset))
-            .map_err(|reason| Error::Corrupt { offset, reason })?;
-        self.pos = frame.next as u64;
-        Ok((offset, frame.payload(buf)))
+    fn read(&mut self, end: u64) -> Item<'a> {
+        let offset = self.next;
+        let (payload, next) = self.log.records(end).read(offset)?;
+        self.next = next;
+        Ok((offset, payload))
     }
 }
 
@@ -151,14 +173,14 @@ impl<'a> Iterator for Tail<'a> {
             return None;
         }
         let mut end = self.log.end();
-        if end <= self.pos && !self.log.is_closed() {
-            end = self.log.wait_for(self.pos, self.timeout);
+        if end <= self.next && !self.log.is_closed() {
+            end = self.log.wait_for(self.next, self.timeout);
         }
-        if end <= self.pos {
+        if end <= self.next {
             self.done = true;
             return None;
         }
-        let item = self.read_at(end);
+        let item = self.read(end);
         self.done = item.is_err();
         Some(item)
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::format::{self, Checkpoint, HEADER_LEN, MAX_RECORD_LEN};
-use crate::iter::{Iter, RevIter, Tail};
+use crate::iter::{Iter, Records, RevIter, Tail};
 use crate::map::Mapping;
 use crate::recovery::{self, Recovery, RecoveryMode};
 use crate::writer::Writer;
@@ -282,9 +282,12 @@ impl Log {
         Ok(ckpt.end)
     }
 
-    /// The published bytes of the file, zero-copy.
-    pub(crate) fn bytes(&self, end: u64) -> &[u8] {
-        self.map.bytes(end)
+    /// The published records, zero-copy: the file from the first record up to `end`.
+    pub(crate) fn records(&self, end: u64) -> Records<'_> {
+        Records::new(
+            self.map.bytes(self.first_offset(), end),
+            self.first_offset(),
+        )
     }
 
     /// The record at `offset` (an offset returned by `append`), CRC-checked, zero-copy.
@@ -297,11 +300,7 @@ impl Log {
                 end,
             });
         }
-        let buf = self.bytes(end);
-        let pos = usize::try_from(offset).expect("offset below a mapped end fits usize");
-        format::parse_frame(buf, pos)
-            .map(|f| f.payload(buf))
-            .map_err(|reason| Error::Corrupt { offset, reason })
+        self.records(end).read(offset).map(|(payload, _)| payload)
     }
 
     /// Records at offsets `>= from` (from the first record if `from` is before it), up to the end
@@ -309,7 +308,7 @@ impl Log {
     #[must_use]
     pub fn iter(&self, from: u64) -> Iter<'_> {
         let end = self.end();
-        Iter::new(self.bytes(end), from.max(self.first_offset()))
+        Iter::new(self.records(end), from.max(self.first_offset()))
     }
 
     /// Records with offsets `< before` (clamped to the end), newest first. `before` must be a
@@ -317,7 +316,7 @@ impl Log {
     #[must_use]
     pub fn iter_rev(&self, before: u64) -> RevIter<'_> {
         let end = self.end();
-        RevIter::new(self.bytes(end), before.min(end), self.first_offset())
+        RevIter::new(self.records(end), before.min(end))
     }
 
     /// Blocks until `end() > offset`, the timeout passes, or [`Log::close`] is called; returns

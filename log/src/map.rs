@@ -34,8 +34,9 @@ impl Mapping {
     /// The caller guarantees, for as long as the `Mapping` lives, that:
     /// - bytes of the file that are read through [`Mapping::bytes`] are never modified or truncated
     ///   away (sluice only appends, and shrinks the file only in recovery, before publishing the
-    ///   bytes past the new end, while holding the writer lock);
-    /// - `bytes(len)` is only called with `len` no larger than the file's current length.
+    ///   bytes past the new end, while holding the writer lock; the header, which is rewritten,
+    ///   is never read through the mapping);
+    /// - `bytes(start, end)` is only called with `end` no larger than the file's current length.
     ///
     /// Another program that truncates or rewrites the file breaks this and can crash the process
     /// (SIGBUS) or change bytes under a borrowed slice; the log file belongs to sluice.
@@ -73,26 +74,28 @@ impl Mapping {
         Ok(())
     }
 
-    /// The first `len` bytes of the file.
+    /// Bytes `start..end` of the file.
     ///
-    /// `len` must be a length the caller published after [`Mapping::ensure`] covered it (an
+    /// `end` must be a length the caller published after [`Mapping::ensure`] covered it (an
     /// Acquire load of that length orders this read after the mapping was installed), and no
-    /// larger than the file (see [`Mapping::new`]).
-    pub fn bytes(&self, len: u64) -> &[u8] {
+    /// larger than the file; `start..end` must hold only bytes that are never rewritten (see
+    /// [`Mapping::new`]).
+    pub fn bytes(&self, start: u64, end: u64) -> &[u8] {
         let map = self.maps[self.current.load(Ordering::Acquire)]
             .get()
             .expect("current mapping is set");
         assert!(
-            len <= map.len() as u64,
-            "published length {len} beyond mapping {}",
+            start <= end && end <= map.len() as u64,
+            "range {start}..{end} outside mapping {}",
             map.len()
         );
-        let len = usize::try_from(len).expect("length fits the mapping, hence usize");
+        let start = usize::try_from(start).expect("start below the mapping length, hence usize");
+        let len = usize::try_from(end).expect("end within the mapping, hence usize") - start;
         // SAFETY: `map` stays alive (in its OnceLock) until `self` is dropped, so the pointer is
-        // valid for the lifetime of `&self`. The first `len` bytes lie within the mapping (checked
-        // above) and within the file (contract of `new`), so every page is readable, and those
-        // bytes are never written while mapped (contract of `new`), so sharing them is sound.
-        unsafe { std::slice::from_raw_parts(map.as_ptr(), len) }
+        // valid for the lifetime of `&self`. `start..end` lies within the mapping (checked above)
+        // and within the file (contract of `new`), so every page is readable, and those bytes
+        // are never written while mapped (contract of `new`), so sharing them is sound.
+        unsafe { std::slice::from_raw_parts(map.as_ptr().add(start), len) }
     }
 }
 

@@ -59,3 +59,10 @@ fn failed_spill_latches_the_append() {
     assert!(matches!(log.append(b"x"), Err(Error::Io { .. })));
     assert!(matches!(log.append(b"y"), Err(Error::Poisoned { .. })));
 }
+
+#[test]
+fn log_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Log>();
+    shareable::<std::sync::Arc<Log>>();
+}
