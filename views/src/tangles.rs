@@ -1,0 +1,618 @@
+//! The tangles view: threads and SIP-009 tangles as DAGs, answered in topological order.
+//!
+//! # Which messages claim a tangle
+//! - **Threads** (name `None`): a public message whose `content.root` is a `%msg` id claims the
+//!   thread of that root, whatever its type. Its ancestors are `content.branch` (a `%msg` string
+//!   or an array of them); a missing, `null` or empty branch hangs the reply off the root. In
+//!   the generated fixtures every branch is the root itself or an earlier reply of the same
+//!   thread, so a branch outside the thread is treated as unknown ancestry (see below).
+//! - **Named tangles** (name `Some(n)`): `content.tangles.<n> = {root: "%…", previous: ["%…", …]}`.
+//!   `{root: null, previous: null}` marks a tangle root and claims nothing; a non-root entry needs
+//!   a non-empty `previous` array.
+//!
+//! A claim whose ancestry is malformed (a branch or previous that is not a strict `%msg` id, an
+//! empty `previous`) is invalid: it is not recorded, so it never joins the tangle, and neither do
+//! the messages that point at it.
+//!
+//! # Membership
+//! A tangle is its root plus the claimants whose every ancestor is already a member. The root is
+//! any message of the log with the root id (its content is not inspected): the view does not keep
+//! an index of all message ids, so [`Tangles::tangle`] takes the root's log offset, which the
+//! database reads from its keys view. A claimant whose ancestor is unknown stays out together with
+//! everything downstream of it and joins as soon as the ancestor arrives — including a whole
+//! thread whose replies were stored before the root.
+//!
+//! # Order
+//! Members come in topological order (Kahn): the root first, then repeatedly the ready member
+//! with the smallest (claimed timestamp, message id) — a deterministic order that follows the
+//! authors' clocks where they agree with the graph. Tips are the members no other member points
+//! at, in the same order.
+
+pub(crate) mod wire;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use serde_json::Value;
+use sluice_msg::MsgId;
+
+use crate::view::{Indexed, View, ViewDataError};
+use wire::{Reader, Writer};
+
+/// An ancestor of a claimant, resolved as far as the view knows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Prev {
+    /// The tangle's root.
+    Root,
+    /// Another claimant of the same tangle (its index in [`Tangle::nodes`]).
+    Node(u32),
+    /// A message not (yet) seen as a claimant of this tangle.
+    Unknown(MsgId),
+}
+
+/// One message that claims to belong to a tangle.
+#[derive(Debug, Clone, PartialEq)]
+struct Node {
+    id: MsgId,
+    offset: u64,
+    timestamp: f64,
+    prevs: Vec<Prev>,
+}
+
+/// Every claimant of one (root, name) tangle, in log order.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Tangle {
+    nodes: Vec<Node>,
+    by_id: HashMap<MsgId, u32>,
+    /// Unknown ancestor id → claimants waiting for it.
+    waiting: HashMap<MsgId, Vec<u32>>,
+}
+
+/// A tangle's answer: members (log offsets) in topological order and its tips.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TangleAnswer {
+    /// Log offsets of the members, root first, in topological order (see the module docs).
+    pub members: Vec<u64>,
+    /// Log offsets of the members no other member points at, in the same order.
+    pub tips: Vec<u64>,
+}
+
+/// One claim read from a message's content: which tangle and the ancestor ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The tangle's root message.
+    pub root: MsgId,
+    /// `None` for a thread, else the SIP-009 tangle name.
+    pub name: Option<String>,
+    /// Ancestors, deduplicated, in the order given (empty for a thread reply = the root).
+    pub previous: Vec<MsgId>,
+}
+
+/// Key of a tangle: its root and its interned name (0 = thread, n = `names[n - 1]`).
+type TangleKey = (MsgId, u32);
+
+/// The tangles view.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tangles {
+    names: Vec<String>,
+    name_index: HashMap<String, u32>,
+    tangles: HashMap<TangleKey, Tangle>,
+}
+
+impl Tangle {
+    /// Adds a claimant and resolves its ancestors and the claimants waiting for it.
+    fn add(&mut self, root: &MsgId, id: MsgId, offset: u64, timestamp: f64, previous: &[MsgId]) {
+        if self.by_id.contains_key(&id) {
+            return;
+        }
+        let me = self.nodes.len() as u32;
+        let prevs: Vec<Prev> = if previous.is_empty() {
+            vec![Prev::Root]
+        } else {
+            previous
+                .iter()
+                .map(|p| self.resolve(root, *p, me))
+                .collect()
+        };
+        self.nodes.push(Node {
+            id,
+            offset,
+            timestamp,
+            prevs,
+        });
+        self.by_id.insert(id, me);
+        for w in self.waiting.remove(&id).unwrap_or_default() {
+            for p in &mut self.nodes[w as usize].prevs {
+                if *p == Prev::Unknown(id) {
+                    *p = Prev::Node(me);
+                }
+            }
+        }
+    }
+
+    fn resolve(&mut self, root: &MsgId, p: MsgId, me: u32) -> Prev {
+        if p == *root {
+            return Prev::Root;
+        }
+        match self.by_id.get(&p) {
+            Some(&i) => Prev::Node(i),
+            None => {
+                self.waiting.entry(p).or_default().push(me);
+                Prev::Unknown(p)
+            }
+        }
+    }
+
+    /// Kahn's algorithm from the root; claimants never reached are not members.
+    fn answer(&self, root_offset: u64) -> TangleAnswer {
+        let n = self.nodes.len();
+        let (starts, kids) = self.children();
+        let mut pending: Vec<usize> = self.nodes.iter().map(|x| x.prevs.len()).collect();
+        let mut ready = BinaryHeap::new();
+        let mut order = Vec::with_capacity(n);
+        let mut release = |ready: &mut BinaryHeap<_>, kid: u32| {
+            pending[kid as usize] -= 1;
+            if pending[kid as usize] == 0 {
+                let x = &self.nodes[kid as usize];
+                ready.push(Reverse((TotalF64(x.timestamp), x.id, kid)));
+            }
+        };
+        kids[starts[n]..starts[n + 1]]
+            .iter()
+            .for_each(|&k| release(&mut ready, k));
+        while let Some(Reverse((_, _, i))) = ready.pop() {
+            order.push(i);
+            kids[starts[i as usize]..starts[i as usize + 1]]
+                .iter()
+                .for_each(|&k| release(&mut ready, k));
+        }
+        self.collect(root_offset, &order)
+    }
+
+    /// Children lists in compressed form: node `i`'s kids are `kids[starts[i]..starts[i + 1]]`;
+    /// index `n` stands for the root.
+    fn children(&self) -> (Vec<usize>, Vec<u32>) {
+        let n = self.nodes.len();
+        let slot = |p: &Prev| match p {
+            Prev::Root => Some(n),
+            Prev::Node(j) => Some(*j as usize),
+            Prev::Unknown(_) => None,
+        };
+        let mut starts = vec![0usize; n + 3];
+        self.nodes
+            .iter()
+            .flat_map(|x| x.prevs.iter().filter_map(slot))
+            .for_each(|s| starts[s + 2] += 1);
+        for i in 2..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut kids = vec![0u32; starts[n + 2]];
+        for (i, x) in self.nodes.iter().enumerate() {
+            for s in x.prevs.iter().filter_map(slot) {
+                kids[starts[s + 1]] = i as u32;
+                starts[s + 1] += 1;
+            }
+        }
+        (starts, kids)
+    }
+
+    /// Offsets of the ordered members and of the tips (members no member points at).
+    fn collect(&self, root_offset: u64, order: &[u32]) -> TangleAnswer {
+        let n = self.nodes.len();
+        let mut pointed = vec![false; n + 1];
+        for &i in order {
+            for p in &self.nodes[i as usize].prevs {
+                match p {
+                    Prev::Root => pointed[n] = true,
+                    Prev::Node(j) => pointed[*j as usize] = true,
+                    Prev::Unknown(_) => {}
+                }
+            }
+        }
+        let mut members = Vec::with_capacity(order.len() + 1);
+        members.push(root_offset);
+        members.extend(order.iter().map(|&i| self.nodes[i as usize].offset));
+        let tip_root = (!pointed[n]).then_some(root_offset);
+        let tip_nodes = order
+            .iter()
+            .filter(|&&i| !pointed[i as usize])
+            .map(|&i| self.nodes[i as usize].offset);
+        let tips = tip_root.into_iter().chain(tip_nodes).collect();
+        TangleAnswer { members, tips }
+    }
+}
+
+/// An `f64` ordered by `total_cmp`, for heap keys.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TotalF64(f64);
+
+impl Eq for TotalF64 {}
+
+impl PartialOrd for TotalF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TotalF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Parses a strict `%msg` id from a JSON string.
+fn msg_id(v: &Value) -> Option<MsgId> {
+    v.as_str()?.parse().ok()
+}
+
+/// Ids from a string or an array of strings; `None` if any is not a `%msg` id.
+fn id_list(v: &Value) -> Option<Vec<MsgId>> {
+    let mut out: Vec<MsgId> = match v {
+        Value::Array(items) => items.iter().map(msg_id).collect::<Option<_>>()?,
+        other => vec![msg_id(other)?],
+    };
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|id| seen.insert(*id));
+    Some(out)
+}
+
+/// The thread claim of a content object, if it has a valid one.
+fn thread_claim(content: &Value) -> Option<Claim> {
+    let root = msg_id(content.get("root")?)?;
+    let previous = match content.get("branch") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(b) => id_list(b)?,
+    };
+    Some(Claim {
+        root,
+        name: None,
+        previous,
+    })
+}
+
+/// The valid SIP-009 claims of a content object (root markers and malformed entries skipped).
+fn named_claims(content: &Value) -> impl Iterator<Item = Claim> + '_ {
+    let entries = content
+        .get("tangles")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten();
+    entries.filter_map(|(name, t)| {
+        let root = msg_id(t.get("root")?)?;
+        let previous = id_list(t.get("previous").filter(|p| p.is_array())?)?;
+        (!previous.is_empty()).then(|| Claim {
+            root,
+            name: Some(name.clone()),
+            previous,
+        })
+    })
+}
+
+/// Every valid tangle claim in a public content object (see the module docs).
+pub fn claims(content: &Value) -> Vec<Claim> {
+    thread_claim(content)
+        .into_iter()
+        .chain(named_claims(content))
+        .collect()
+}
+
+impl Tangles {
+    /// An empty view.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn name_key(&self, name: Option<&str>) -> Option<u32> {
+        match name {
+            None => Some(0),
+            Some(n) => self.name_index.get(n).map(|i| i + 1),
+        }
+    }
+
+    fn intern_name(&mut self, name: Option<String>) -> u32 {
+        let Some(name) = name else { return 0 };
+        if let Some(i) = self.name_index.get(&name) {
+            return i + 1;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.name_index.insert(name, i);
+        i + 1
+    }
+
+    /// Records one claim of message `id` (at `offset`, claimed `timestamp`).
+    pub fn add_claim(&mut self, claim: Claim, id: MsgId, offset: u64, timestamp: f64) {
+        let key = (claim.root, self.intern_name(claim.name));
+        self.tangles.entry(key).or_default().add(
+            &claim.root,
+            id,
+            offset,
+            timestamp,
+            &claim.previous,
+        );
+    }
+
+    /// The tangle of `root` (a thread when `name` is `None`, else the SIP-009 tangle `name`).
+    ///
+    /// `root_offset` is the log offset of the root message, `None` if the log does not hold it
+    /// (then the tangle is empty: every claimant waits for its root). Cost: O(m log m) in the
+    /// number of claimants.
+    pub fn tangle(
+        &self,
+        root: &MsgId,
+        name: Option<&str>,
+        root_offset: Option<u64>,
+    ) -> TangleAnswer {
+        let Some(root_offset) = root_offset else {
+            return TangleAnswer::default();
+        };
+        let tangle = self
+            .name_key(name)
+            .and_then(|k| self.tangles.get(&(*root, k)));
+        match tangle {
+            Some(t) => t.answer(root_offset),
+            None => TangleAnswer {
+                members: vec![root_offset],
+                tips: vec![root_offset],
+            },
+        }
+    }
+
+    /// Log offsets of every message that claims the tangle, members or not, in log order.
+    pub fn claimants(&self, root: &MsgId, name: Option<&str>) -> Vec<u64> {
+        let tangle = self
+            .name_key(name)
+            .and_then(|k| self.tangles.get(&(*root, k)));
+        tangle
+            .map(|t| t.nodes.iter().map(|n| n.offset).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl View for Tangles {
+    fn name(&self) -> &'static str {
+        "tangles"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn apply(&mut self, msg: &Indexed<'_>) {
+        let Some(content) = msg.content else { return };
+        for claim in claims(content) {
+            self.add_claim(claim, msg.id, msg.offset, msg.timestamp);
+        }
+    }
+
+    /// Layout: name count, names; tangle count, then per tangle its root id, name key, node
+    /// count and per node: id, offset, timestamp, ancestor count, and per ancestor a varint
+    /// tag (0 = root, 1 = unknown followed by the 32-byte id, `2 + i` = node `i`).
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.len(self.names.len());
+        self.names.iter().for_each(|n| w.str(n));
+        let mut keys: Vec<&TangleKey> = self.tangles.keys().collect();
+        keys.sort_unstable();
+        w.len(keys.len());
+        for key in keys {
+            w.id(&key.0.0);
+            w.var(u64::from(key.1));
+            encode_tangle(&mut w, &self.tangles[key]);
+        }
+        w.0
+    }
+
+    fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {
+        let mut fresh = Tangles::new();
+        let mut r = Reader::new(bytes);
+        for _ in 0..r.len(1)? {
+            let name = r.str()?;
+            fresh.intern_name(Some(name));
+        }
+        for _ in 0..r.len(34)? {
+            let root = MsgId(r.id()?);
+            let key = (root, r.index(fresh.names.len() + 1)?);
+            let tangle = decode_tangle(&mut r, &root)?;
+            if fresh.tangles.insert(key, tangle).is_some() {
+                return Err(ViewDataError("a tangle is listed twice".into()));
+            }
+        }
+        r.finish()?;
+        *self = fresh;
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        *self = Tangles::new();
+    }
+}
+
+fn encode_tangle(w: &mut Writer, t: &Tangle) {
+    w.len(t.nodes.len());
+    for node in &t.nodes {
+        w.id(&node.id.0);
+        w.var(node.offset);
+        w.f64(node.timestamp);
+        w.len(node.prevs.len());
+        for p in &node.prevs {
+            match p {
+                Prev::Root => w.var(0),
+                Prev::Unknown(id) => {
+                    w.var(1);
+                    w.id(&id.0);
+                }
+                Prev::Node(i) => w.var(2 + u64::from(*i)),
+            }
+        }
+    }
+}
+
+/// Reads one tangle, then replays its claimants in log order, which rebuilds the id and
+/// waiting maps exactly as [`View::apply`] built them.
+fn decode_tangle(r: &mut Reader<'_>, root: &MsgId) -> Result<Tangle, ViewDataError> {
+    let mut raw = Vec::new();
+    for _ in 0..r.len(42)? {
+        let (id, offset, timestamp) = (MsgId(r.id()?), r.var()?, r.f64()?);
+        let mut tags = Vec::new();
+        for _ in 0..r.len(1)? {
+            let tag = r.var()?;
+            tags.push(if tag == 1 {
+                Err(MsgId(r.id()?))
+            } else {
+                Ok(tag)
+            });
+        }
+        raw.push((id, offset, timestamp, tags));
+    }
+    let mut t = Tangle::default();
+    for (id, offset, timestamp, tags) in &raw {
+        let previous = tags.iter().map(|tag| match *tag {
+            Ok(0) => Ok(*root),
+            Ok(i) => raw
+                .get(i as usize - 2)
+                .map(|n| n.0)
+                .ok_or_else(|| ViewDataError("an ancestor index is out of range".into())),
+            Err(id) => Ok(id),
+        });
+        let previous = previous.collect::<Result<Vec<_>, _>>()?;
+        if t.by_id.contains_key(id) {
+            return Err(ViewDataError("a tangle lists a message twice".into()));
+        }
+        t.add(root, *id, *offset, *timestamp, &previous);
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id(n: u8) -> MsgId {
+        MsgId([n; 32])
+    }
+
+    /// Adds message `n` (offset `n`, timestamp `ts`) to the thread of root 0 with branches.
+    fn reply(t: &mut Tangles, n: u8, ts: f64, branch: &[u8]) {
+        let claim = Claim {
+            root: id(0),
+            name: None,
+            previous: branch.iter().map(|&b| id(b)).collect(),
+        };
+        t.add_claim(claim, id(n), u64::from(n), ts);
+    }
+
+    fn thread(t: &Tangles) -> TangleAnswer {
+        t.tangle(&id(0), None, Some(0))
+    }
+
+    #[test]
+    fn forks_merges_and_unknown_previous() {
+        let mut t = Tangles::new();
+        reply(&mut t, 1, 10.0, &[]); // off the root
+        reply(&mut t, 2, 30.0, &[1]); // fork of 1 ...
+        reply(&mut t, 3, 20.0, &[1]); // ... ordered before 2 by timestamp
+        reply(&mut t, 4, 5.0, &[2, 3]); // merge; an early clock cannot put it before its parents
+        reply(&mut t, 5, 1.0, &[4, 99]); // unknown ancestor 99
+        reply(&mut t, 6, 1.0, &[5]); // downstream of the unknown
+        assert_eq!(
+            thread(&t),
+            TangleAnswer {
+                members: vec![0, 1, 3, 2, 4],
+                tips: vec![4]
+            }
+        );
+        reply(&mut t, 99, 50.0, &[0]); // the missing ancestor arrives (branch = root)
+        assert_eq!(
+            thread(&t),
+            TangleAnswer {
+                members: vec![0, 1, 3, 2, 4, 99, 5, 6],
+                tips: vec![6]
+            }
+        );
+    }
+
+    #[test]
+    fn replies_before_their_root() {
+        let mut t = Tangles::new();
+        reply(&mut t, 2, 2.0, &[1]);
+        reply(&mut t, 1, 1.0, &[0]);
+        reply(&mut t, 3, 1.0, &[]);
+        assert_eq!(t.tangle(&id(0), None, None), TangleAnswer::default());
+        assert_eq!(
+            thread(&t),
+            TangleAnswer {
+                members: vec![0, 1, 3, 2],
+                tips: vec![3, 2]
+            }
+        );
+        assert_eq!(t.claimants(&id(0), None), vec![2, 1, 3]);
+    }
+
+    #[test]
+    fn equal_timestamps_break_ties_by_id() {
+        let mut t = Tangles::new();
+        reply(&mut t, 9, 7.0, &[]);
+        reply(&mut t, 4, 7.0, &[]);
+        assert_eq!(thread(&t).members, vec![0, 4, 9]);
+        let lone = t.tangle(&id(50), None, Some(50));
+        assert_eq!(
+            lone,
+            TangleAnswer {
+                members: vec![50],
+                tips: vec![50]
+            }
+        );
+    }
+
+    #[test]
+    fn claims_read_threads_and_named_tangles() {
+        let (r, a, b) = (id(1).to_string(), id(2).to_string(), id(3).to_string());
+        let content = json!({"type": "post", "root": r, "branch": [a, a, b],
+            "tangles": {"group": {"root": r, "previous": [b]}, "x": {"root": null, "previous": null},
+                        "bad": {"root": r, "previous": []}, "worse": {"root": r, "previous": ["%no"]}}});
+        let got = claims(&content);
+        assert_eq!(
+            got,
+            vec![
+                Claim {
+                    root: id(1),
+                    name: None,
+                    previous: vec![id(2), id(3)]
+                },
+                Claim {
+                    root: id(1),
+                    name: Some("group".into()),
+                    previous: vec![id(3)]
+                },
+            ]
+        );
+        assert!(claims(&json!({"root": r, "branch": ["%bad"]})).is_empty());
+        assert_eq!(
+            claims(&json!({"root": r, "branch": null}))[0].previous,
+            vec![]
+        );
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let mut t = Tangles::new();
+        reply(&mut t, 2, 2.0, &[1]);
+        reply(&mut t, 5, 2.0, &[7]);
+        reply(&mut t, 1, 1.0, &[0]);
+        let claim = Claim {
+            root: id(0),
+            name: Some("g".into()),
+            previous: vec![id(0)],
+        };
+        t.add_claim(claim, id(8), 8, 3.0);
+        let mut back = Tangles::new();
+        back.decode(&t.encode()).unwrap();
+        assert_eq!(back, t);
+        assert_eq!(back.encode(), t.encode());
+        assert!(back.decode(&t.encode()[..20]).is_err());
+        back.clear();
+        assert_eq!(back, Tangles::new());
+    }
+}
