@@ -67,6 +67,60 @@ impl Entry {
             }),
         }
     }
+
+    /// Parses the record and splits it with [`Record::from_value`].
+    ///
+    /// # Errors
+    /// As [`Entry::into_value`].
+    pub fn into_record(self) -> Result<Record, ReadError> {
+        self.into_value().map(Record::from_value)
+    }
+}
+
+/// A record split into its parts: `{key, value, timestamp}` stores give all three, a bare
+/// message value (allowed in JSON lines) gives only `value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The message id the store gave (`%….sha256`), when it had one.
+    pub key: Option<String>,
+    /// The message value.
+    pub value: Value,
+    /// The store's receive timestamp (ms since the epoch), when it had one.
+    pub timestamp: Option<f64>,
+}
+
+impl Record {
+    /// Splits a record: a JSON object whose `value` is an object and whose `key` is a string
+    /// is a `{key, value, timestamp}` wrapper; anything else is taken as a bare value.
+    pub fn from_value(record: Value) -> Record {
+        let Value::Object(mut map) = record else {
+            return Record {
+                key: None,
+                value: record,
+                timestamp: None,
+            };
+        };
+        let wrapped = map.get("key").is_some_and(Value::is_string)
+            && map.get("value").is_some_and(Value::is_object);
+        if !wrapped {
+            return Record {
+                key: None,
+                value: Value::Object(map),
+                timestamp: None,
+            };
+        }
+        let timestamp = map.get("timestamp").and_then(Value::as_f64);
+        let key = match map.remove("key") {
+            Some(Value::String(key)) => Some(key),
+            _ => None,
+        };
+        let value = map.remove("value").unwrap_or_default();
+        Record {
+            key,
+            value,
+            timestamp,
+        }
+    }
 }
 
 /// Running totals of what a reader has seen so far.

@@ -19,7 +19,7 @@ mod offset;
 mod reader;
 
 pub use detect::{Format, HEAD, detect};
-pub use entry::{Counts, Data, Entry, Position};
+pub use entry::{Counts, Data, Entry, Position, Record};
 pub use error::ReadError;
 pub use jsonl::MAX_LINE;
 pub use reader::Reader;

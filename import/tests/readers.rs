@@ -341,3 +341,25 @@ fn medium_fixtures_agree() {
     assert!(b.next().is_none() && c.next().is_none());
     assert_eq!(n, 100_000);
 }
+
+#[test]
+fn records_split_wrapped_and_bare_values() {
+    let text = fixture("msgs.jsonl");
+    let first = text.split(|&b| b == b'\n').next().unwrap();
+    let wrapped: Value = serde_json::from_slice(first).unwrap();
+    let bare = serde_json::to_vec(&wrapped["value"]).unwrap();
+    let input = [first, b"\n", &bare, b"\n"].concat();
+    let (items, _) = read(Format::JsonLines, input);
+    let records: Vec<_> = items
+        .into_iter()
+        .map(|i| i.unwrap().into_record().unwrap())
+        .collect();
+    assert_eq!(records[0].key.as_deref(), wrapped["key"].as_str());
+    assert_eq!(records[0].timestamp, wrapped["timestamp"].as_f64());
+    assert_eq!(records[0].value, wrapped["value"]);
+    assert_eq!(
+        (records[1].key.as_ref(), records[1].timestamp),
+        (None, None)
+    );
+    assert_eq!(records[1].value, wrapped["value"]);
+}
