@@ -1,0 +1,222 @@
+//! The wave engine: plan a wave in parallel, sign it in parallel per author, emit it in order.
+//!
+//! Messages are numbered 0.. in receive order and cut into waves of fixed size. Content of a
+//! wave refers only to messages of earlier waves, so within a wave each message is planned from
+//! its own random stream and each author's run is signed on its own thread. Output does not
+//! depend on the number of threads.
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use rayon::prelude::*;
+use sluice_msg::{FeedState, Keys, Message, create};
+
+use crate::GenOptions;
+use crate::authors::AuthorSampler;
+use crate::content::{Kind, Plan, World, plan};
+use crate::error::GenError;
+use crate::memory::{Effect, Id, Memory};
+use crate::seed::Master;
+
+/// Smallest and largest wave (messages planned against the same memory).
+const WAVE_MIN: u64 = 64;
+const WAVE_MAX: u64 = 2048;
+/// Aim for at least this many waves, so that small runs still have threads and votes.
+const WAVES_WANTED: u64 = 64;
+
+/// One generated message with its receive timestamp.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The signed message.
+    pub message: Message,
+    /// When a peer received it (ms since the epoch), increasing in output order.
+    pub received: u64,
+    /// What kind of message it is.
+    pub kind: Kind,
+    /// Its author's index in [`Generator::keys`] (0 = the main feed).
+    pub author: u32,
+}
+
+impl Generated {
+    /// The `{key,value,timestamp}` JSON line (no newline), value in canonical key order.
+    pub fn json_line(&self) -> String {
+        format!(
+            "{{\"key\":\"{}\",\"value\":{},\"timestamp\":{}}}",
+            self.message.id(),
+            self.message.to_compact_json(),
+            self.received
+        )
+    }
+}
+
+/// A deterministic stream of signed messages, produced wave by wave.
+#[derive(Debug)]
+pub struct Generator {
+    opts: GenOptions,
+    master: Master,
+    keys: Vec<Keys>,
+    feeds: Vec<String>,
+    sampler: AuthorSampler,
+    states: Vec<Option<FeedState>>,
+    memory: Memory,
+    next: u64,
+    wave: u64,
+}
+
+/// A planned message with its place and claimed timestamp, waiting to be signed.
+struct Pending {
+    index: u64,
+    timestamp: u64,
+    plan: Plan,
+}
+
+impl Generator {
+    /// Prepares a run: derives the authors' keys and activity from the seed.
+    pub fn new(opts: GenOptions) -> Result<Self, GenError> {
+        if opts.authors == 0 {
+            return Err(GenError::Options {
+                detail: "--authors must be at least 1".into(),
+            });
+        }
+        let master = Master::new(&opts.seed);
+        let keys: Vec<Keys> = (0..opts.authors)
+            .map(|i| Keys::from_seed(master.author_seed(i)))
+            .collect();
+        let feeds = keys.iter().map(|k| k.id().to_string()).collect();
+        let sampler = AuthorSampler::new(opts.authors, &mut master.weights_rng());
+        let wave = (opts.messages / WAVES_WANTED).clamp(WAVE_MIN, WAVE_MAX);
+        let states = vec![None; keys.len()];
+        Ok(Self {
+            opts,
+            master,
+            keys,
+            feeds,
+            sampler,
+            states,
+            memory: Memory::new(),
+            next: 0,
+            wave,
+        })
+    }
+
+    /// The authors' keys; index 0 is the main (most active) feed.
+    pub fn keys(&self) -> &[Keys] {
+        &self.keys
+    }
+
+    /// The next wave of messages in receive order, or `None` when all have been made.
+    pub fn next_wave(&mut self) -> Result<Option<Vec<Generated>>, GenError> {
+        let end = (self.next + self.wave).min(self.opts.messages);
+        if self.next >= end {
+            return Ok(None);
+        }
+        let pending = self.plan_wave(self.next..end);
+        let signed = self.sign_wave(pending)?;
+        self.next = end;
+        Ok(Some(self.remember(signed)))
+    }
+
+    /// Plans messages `range`, each from its own random stream, against the current memory.
+    fn plan_wave(&self, range: std::ops::Range<u64>) -> Vec<Pending> {
+        let world = World {
+            feeds: &self.feeds,
+            sampler: &self.sampler,
+            memory: &self.memory,
+        };
+        range
+            .into_par_iter()
+            .map(|index| {
+                let mut rng = self.master.message_rng(index);
+                let jitter = rng.gen_range(0..self.opts.interval_ms / 2 + 1);
+                let timestamp = self.opts.start_timestamp + index * self.opts.interval_ms + jitter;
+                Pending {
+                    index,
+                    timestamp,
+                    plan: plan(&world, &mut rng),
+                }
+            })
+            .collect()
+    }
+
+    /// Signs each author's run of the wave on its own thread; returns messages in wave order.
+    fn sign_wave(&self, pending: Vec<Pending>) -> Result<Vec<(Generated, Effect)>, GenError> {
+        let len = pending.len();
+        let mut runs: BTreeMap<u32, Vec<Pending>> = BTreeMap::new();
+        for p in pending {
+            runs.entry(p.plan.author).or_default().push(p);
+        }
+        let signed: Vec<Vec<(u64, Generated, Effect)>> = runs
+            .into_par_iter()
+            .map(|(author, run)| self.sign_run(author, run))
+            .collect::<Result<_, _>>()?;
+        let mut slots: Vec<Option<(Generated, Effect)>> = (0..len).map(|_| None).collect();
+        for (index, generated, effect) in signed.into_iter().flatten() {
+            slots[usize::try_from(index - self.next).expect("wave fits memory")] =
+                Some((generated, effect));
+        }
+        Ok(slots
+            .into_iter()
+            .map(|s| s.expect("every message of the wave is signed"))
+            .collect())
+    }
+
+    /// Signs one author's messages of a wave, chained on the feed's latest state.
+    fn sign_run(
+        &self,
+        author: u32,
+        run: Vec<Pending>,
+    ) -> Result<Vec<(u64, Generated, Effect)>, GenError> {
+        let keys = &self.keys[author as usize];
+        let mut state = self.states[author as usize];
+        let mut out = Vec::with_capacity(run.len());
+        for Pending {
+            index,
+            timestamp,
+            plan,
+        } in run
+        {
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "ms timestamps are far below 2^53"
+            )]
+            let message = create(keys, state.as_ref(), plan.content, timestamp as f64, None)
+                .map_err(|source| GenError::Sign { index, source })?;
+            state = Some(FeedState::of(&message));
+            let received = self.opts.start_timestamp + (index + 1) * self.opts.interval_ms;
+            out.push((
+                index,
+                Generated {
+                    message,
+                    received,
+                    kind: plan.kind,
+                    author,
+                },
+                plan.effect,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Updates feed states and memory with a signed wave, in order; returns its messages.
+    fn remember(&mut self, signed: Vec<(Generated, Effect)>) -> Vec<Generated> {
+        signed
+            .into_iter()
+            .map(|(generated, effect)| {
+                self.states[generated.author as usize] = Some(FeedState::of(&generated.message));
+                if !matches!(effect, Effect::None) {
+                    self.memory
+                        .remember(&Id::from(generated.message.id().to_string()), &effect);
+                }
+                generated
+            })
+            .collect()
+    }
+}
+
+impl Iterator for Generator {
+    type Item = Result<Vec<Generated>, GenError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_wave().transpose()
+    }
+}
