@@ -1,2 +1,21 @@
 //! sluice-net: the SSB peer protocol (secret handshake, box stream, muxrpc) and replication.
+//!
+//! Layers, bottom up: [`shs`] authenticates a byte stream, [`boxstream`] encrypts it,
+//! [`muxrpc`] multiplexes calls over it, and [`peer`] puts them together behind
+//! [`connect`] / [`Listener`].
 #![forbid(unsafe_code)]
+
+pub mod addr;
+pub mod boxstream;
+mod crypto;
+mod error;
+pub mod muxrpc;
+pub mod peer;
+pub mod shs;
+
+pub use addr::MultiAddr;
+pub use error::{Error, HandshakeStep, Result};
+pub use peer::{
+    Listener, Options, Peer, accept_stream, connect, connect_addr, connect_stream, connect_with,
+};
+pub use shs::{Caps, MAIN_CAPS};
