@@ -1,0 +1,182 @@
+//! Bulk validation: many messages of many feeds at once, in parallel, with batched ed25519.
+
+use std::collections::HashMap;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use rayon::prelude::*;
+
+use crate::error::ValidationError;
+use crate::message::Message;
+use crate::refs::FeedId;
+use crate::validate::{FeedState, HmacKey, check_chain};
+use crate::verify;
+
+/// How much of the signature work [`validate_batch`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyMode {
+    /// Every signature is verified (batched and in parallel).
+    #[default]
+    Full,
+    /// Every hash and link is checked; only the newest message of each feed's run in the batch
+    /// has its signature verified, which authenticates the rest through the hash chain
+    /// (ssb-validate's queue semantics). A bad newest signature falls back to `Full` for that feed.
+    Chain,
+}
+
+/// Signatures per `verify_batch` call.
+const BATCH: usize = 64;
+
+type Verdict = Result<(), ValidationError>;
+
+/// Validates `msgs`; result `i` is for `msgs[i]`. Messages of one feed may come in any order:
+/// they are chained in sequence order from `state(author)`. A message whose predecessor is
+/// neither in `state` nor valid in the batch gets [`ValidationError::Gap`].
+pub fn validate_batch(
+    msgs: &[Message],
+    state: impl Fn(&FeedId) -> Option<FeedState> + Sync,
+    mode: VerifyMode,
+    hmac: Option<&HmacKey>,
+) -> Vec<Verdict> {
+    let feeds = group_by_feed(msgs);
+    let sigs = match mode {
+        VerifyMode::Full => Some(verify_signatures(
+            msgs,
+            &(0..msgs.len()).collect::<Vec<_>>(),
+            hmac,
+        )),
+        VerifyMode::Chain => None,
+    };
+    let per_feed: Vec<Vec<(usize, Verdict)>> = feeds
+        .par_iter()
+        .map(|(author, idx)| {
+            let start = state(author);
+            match &sigs {
+                Some(sigs) => walk(msgs, idx, start, |i| clone_verdict(&sigs[i])),
+                None => chain_feed(msgs, idx, start, hmac),
+            }
+        })
+        .collect();
+    scatter(msgs.len(), per_feed)
+}
+
+/// The indices of each feed's messages, sorted by (sequence, position in the batch).
+fn group_by_feed(msgs: &[Message]) -> Vec<(FeedId, Vec<usize>)> {
+    let mut map: HashMap<FeedId, Vec<usize>> = HashMap::new();
+    for (i, m) in msgs.iter().enumerate() {
+        map.entry(m.author()).or_default().push(i);
+    }
+    let mut feeds: Vec<(FeedId, Vec<usize>)> = map.into_iter().collect();
+    for (_, idx) in &mut feeds {
+        idx.sort_by_key(|&i| (msgs[i].sequence(), i));
+    }
+    feeds
+}
+
+fn scatter(len: usize, per_feed: Vec<Vec<(usize, Verdict)>>) -> Vec<Verdict> {
+    let mut out: Vec<Option<Verdict>> = (0..len).map(|_| None).collect();
+    for (i, verdict) in per_feed.into_iter().flatten() {
+        out[i] = Some(verdict);
+    }
+    out.into_iter()
+        .map(|v| v.expect("every message belongs to one feed"))
+        .collect()
+}
+
+/// A copy of a verdict; signature errors carry no data that cannot be rebuilt.
+fn clone_verdict(v: &Verdict) -> Verdict {
+    match v {
+        Ok(()) => Ok(()),
+        Err(ValidationError::WeakKey) => Err(ValidationError::WeakKey),
+        Err(_) => Err(ValidationError::BadSignature),
+    }
+}
+
+/// Chains one feed's messages (sorted) from `start`; `sig(i)` is message `i`'s signature verdict.
+fn walk(
+    msgs: &[Message],
+    idx: &[usize],
+    start: Option<FeedState>,
+    sig: impl Fn(usize) -> Verdict,
+) -> Vec<(usize, Verdict)> {
+    let mut head = start;
+    let mut out = Vec::with_capacity(idx.len());
+    for &i in idx {
+        let m = &msgs[i];
+        let verdict = check_chain(head.as_ref(), m).and_then(|()| sig(i));
+        if verdict.is_ok() {
+            head = Some(FeedState::of(m));
+        }
+        out.push((i, verdict));
+    }
+    out
+}
+
+/// `Chain` mode for one feed: links first, then the newest linked message's signature.
+fn chain_feed(
+    msgs: &[Message],
+    idx: &[usize],
+    start: Option<FeedState>,
+    hmac: Option<&HmacKey>,
+) -> Vec<(usize, Verdict)> {
+    let linked = walk(msgs, idx, start, |_| Ok(()));
+    let newest = linked
+        .iter()
+        .rev()
+        .find(|(_, v)| v.is_ok())
+        .map(|(i, _)| *i);
+    let Some(newest) = newest else { return linked };
+    if crate::validate::check_signature(&msgs[newest], hmac).is_ok() {
+        return linked;
+    }
+    let sigs = verify_signatures(msgs, idx, hmac);
+    let by_index: HashMap<usize, &Verdict> = idx.iter().copied().zip(sigs.iter()).collect();
+    walk(msgs, idx, start, |i| clone_verdict(by_index[&i]))
+}
+
+/// Verifies the signatures of `msgs[idx]` in parallel batches; result `k` is for `idx[k]`.
+pub(crate) fn verify_signatures(
+    msgs: &[Message],
+    idx: &[usize],
+    hmac: Option<&HmacKey>,
+) -> Vec<Verdict> {
+    idx.par_chunks(BATCH)
+        .flat_map_iter(|chunk| verify_chunk(msgs, chunk, hmac))
+        .collect()
+}
+
+/// One message made ready for batch verification.
+struct Prepared {
+    key: VerifyingKey,
+    payload: Vec<u8>,
+    sig: Signature,
+}
+
+fn prepare(msg: &Message, hmac: Option<&HmacKey>) -> Result<Prepared, ValidationError> {
+    let key = verify::verifying_key(&msg.author())?;
+    let sig = verify::precheck(msg.signature())?;
+    let payload = verify::signed_payload(msg.signing_bytes(), hmac);
+    Ok(Prepared { key, payload, sig })
+}
+
+fn verify_chunk(msgs: &[Message], chunk: &[usize], hmac: Option<&HmacKey>) -> Vec<Verdict> {
+    let prepared: Vec<Result<Prepared, ValidationError>> =
+        chunk.iter().map(|&i| prepare(&msgs[i], hmac)).collect();
+    let ready: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let keys: Vec<VerifyingKey> = ready.iter().map(|p| p.key).collect();
+    let payloads: Vec<&[u8]> = ready.iter().map(|p| p.payload.as_slice()).collect();
+    let sigs: Vec<Signature> = ready.iter().map(|p| p.sig).collect();
+    let all_good = ready.is_empty() || verify::verify_many(&keys, &payloads, &sigs);
+    prepared
+        .into_iter()
+        .map(|p| {
+            let p = p?;
+            if all_good {
+                return Ok(());
+            }
+            // The batch failed: find the bad ones one by one.
+            p.key
+                .verify_strict(&p.payload, &p.sig)
+                .map_err(|_| ValidationError::BadSignature)
+        })
+        .collect()
+}

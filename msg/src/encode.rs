@@ -1,0 +1,257 @@
+//! The legacy signing encoding: V8's `JSON.stringify(value, null, 2)`, byte for byte.
+//!
+//! Three V8 behaviours matter: integer-like keys ("array indices") come first in ascending
+//! numeric order, numbers print as ECMAScript `Number.prototype.toString`, and only characters
+//! below U+0020 (plus `"` and `\`) are escaped.
+
+use serde_json::{Map, Number, Value};
+use sha2::{Digest, Sha256};
+
+/// Whether `key` is an array index as V8 sees it: a canonical decimal below 2^32 - 1.
+pub fn is_index_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    if b.is_empty() || b.len() > 10 || !b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if b.len() > 1 && b[0] == b'0' {
+        return false;
+    }
+    key.parse::<u64>().is_ok_and(|n| n < u64::from(u32::MAX))
+}
+
+/// The keys of `map` in V8 property order: index keys ascending, then the rest in insertion order.
+fn v8_key_order(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    if entries.iter().any(|(k, _)| is_index_key(k)) {
+        // Stable sort: non-index keys keep their insertion order after all index keys.
+        entries.sort_by_key(|(k, _)| match is_index_key(k) {
+            true => (0, k.parse::<u64>().unwrap_or(0)),
+            false => (1, 0),
+        });
+    }
+    entries
+}
+
+/// Writes a number the way ECMAScript's `Number.prototype.toString` does (`-0` prints `0`).
+pub fn write_number(out: &mut String, n: &Number) {
+    if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() < (1 << 53)) {
+        out.push_str(itoa_buf(i).as_str());
+        return;
+    }
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if f == 0.0 {
+        out.push('0');
+    } else {
+        out.push_str(ryu_js::Buffer::new().format(f));
+    }
+}
+
+fn itoa_buf(i: i64) -> String {
+    i.to_string()
+}
+
+/// Writes a JSON string with V8's escaping: `"`, `\`, and the control characters below U+0020.
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\x08' => "\\b",
+            b'\x0c' => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// A JSON writer with V8's `JSON.stringify` output rules; `indent` 0 means compact.
+struct Writer {
+    out: String,
+    indent: usize,
+}
+
+impl Writer {
+    fn newline(&mut self, depth: usize) {
+        if self.indent > 0 {
+            self.out.push('\n');
+            self.out
+                .extend(std::iter::repeat_n(' ', depth * self.indent));
+        }
+    }
+
+    fn value(&mut self, v: &Value, depth: usize) {
+        match v {
+            Value::Null => self.out.push_str("null"),
+            Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => write_number(&mut self.out, n),
+            Value::String(s) => write_string(&mut self.out, s),
+            Value::Array(a) => self.array(a, depth),
+            Value::Object(m) => self.object(m, depth),
+        }
+    }
+
+    fn array(&mut self, a: &[Value], depth: usize) {
+        if a.is_empty() {
+            self.out.push_str("[]");
+            return;
+        }
+        self.out.push('[');
+        for (i, item) in a.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.newline(depth + 1);
+            self.value(item, depth + 1);
+        }
+        self.newline(depth);
+        self.out.push(']');
+    }
+
+    fn object(&mut self, m: &Map<String, Value>, depth: usize) {
+        if m.is_empty() {
+            self.out.push_str("{}");
+            return;
+        }
+        self.out.push('{');
+        for (i, (k, item)) in v8_key_order(m).into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.newline(depth + 1);
+            write_string(&mut self.out, k);
+            self.out.push(':');
+            if self.indent > 0 {
+                self.out.push(' ');
+            }
+            self.value(item, depth + 1);
+        }
+        self.newline(depth);
+        self.out.push('}');
+    }
+}
+
+/// `JSON.stringify(value, null, 2)` as V8 prints it.
+pub fn to_v8_pretty(value: &Value) -> String {
+    let mut w = Writer {
+        out: String::with_capacity(1024),
+        indent: 2,
+    };
+    w.value(value, 0);
+    w.out
+}
+
+/// `JSON.stringify(value)` as V8 prints it (compact, same key order and numbers).
+pub fn to_v8_compact(value: &Value) -> String {
+    let mut w = Writer {
+        out: String::with_capacity(512),
+        indent: 0,
+    };
+    w.value(value, 0);
+    w.out
+}
+
+/// The length of `s` in UTF-16 code units (what JavaScript's `.length` reports).
+pub fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() {
+        return s.len();
+    }
+    s.chars().map(char::len_utf16).sum()
+}
+
+/// sha256 of the "latin1" form of `s`: the low byte of each UTF-16 code unit (Node's `binary`).
+pub fn latin1_sha256(s: &str) -> [u8; 32] {
+    if s.is_ascii() {
+        return Sha256::digest(s.as_bytes()).into();
+    }
+    let bytes: Vec<u8> = s.encode_utf16().map(|u| u.to_le_bytes()[0]).collect();
+    Sha256::digest(&bytes).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn compact(text: &str) -> String {
+        to_v8_compact(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn integer_like_keys_come_first_ascending() {
+        let text = r#"{"b":1,"10":2,"a":3,"2":4,"01":5,"4294967295":6,"4294967294":7,"-1":8}"#;
+        assert_eq!(
+            compact(text),
+            r#"{"2":4,"10":2,"4294967294":7,"b":1,"a":3,"01":5,"4294967295":6,"-1":8}"#
+        );
+    }
+
+    #[test]
+    fn numbers_print_as_ecmascript() {
+        let cases = [
+            ("1e21", "1e+21"),
+            ("1e20", "100000000000000000000"),
+            ("1e-7", "1e-7"),
+            ("0.000001", "0.000001"),
+            ("-0", "0"),
+            ("-0.0", "0"),
+            ("1.0", "1"),
+            ("1.5", "1.5"),
+            ("123456789012345678901234567890", "1.2345678901234568e+29"),
+            ("18446744073709551615", "18446744073709552000"),
+            ("-9007199254740993", "-9007199254740992"),
+            ("0.1", "0.1"),
+            ("5e-324", "5e-324"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(compact(input), want, "input {input}");
+        }
+    }
+
+    #[test]
+    fn escapes_only_control_characters() {
+        let v = json!("q\"b\\\u{8}\u{c}\n\r\t\u{1}\u{1f}\u{7f}\u{2028}é/");
+        assert_eq!(
+            to_v8_compact(&v),
+            "\"q\\\"b\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\u{7f}\u{2028}é/\""
+        );
+    }
+
+    #[test]
+    fn pretty_matches_v8_layout() {
+        let v = json!({"a": [], "b": {}, "c": [1, {"d": null}], "e": true});
+        let want = "{\n  \"a\": [],\n  \"b\": {},\n  \"c\": [\n    1,\n    {\n      \"d\": null\n    }\n  ],\n  \"e\": true\n}";
+        assert_eq!(to_v8_pretty(&v), want);
+    }
+
+    #[test]
+    fn utf16_length_counts_surrogate_pairs() {
+        assert_eq!(utf16_len("abc"), 3);
+        assert_eq!(utf16_len("é"), 1);
+        assert_eq!(utf16_len("😀"), 2);
+    }
+
+    #[test]
+    fn latin1_hash_takes_low_byte_of_each_code_unit() {
+        // 'é' is U+00E9 -> byte 0xE9; '😀' is D83D DE00 -> bytes 0x3D 0x00; 'ĀB' -> 0x00 0x42.
+        let want: [u8; 32] = Sha256::digest([0xE9, 0x3D, 0x00, 0x00, 0x42]).into();
+        assert_eq!(latin1_sha256("é😀ĀB"), want);
+        assert_ne!(
+            latin1_sha256("é"),
+            <[u8; 32]>::from(Sha256::digest("é".as_bytes()))
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! ed25519 feed keys and ssb-keys `secret` files; creating and signing new messages.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use ed25519_dalek::{Signer as _, SigningKey};
+use serde_json::{Map, Number, Value};
+
+use crate::encode::to_v8_pretty;
+use crate::error::ValidationError;
+use crate::message::{Message, is_encrypted_string, type_name};
+use crate::refs::{self, FeedId};
+use crate::validate::{FeedState, HmacKey};
+use crate::verify;
+
+/// Why a key or a secret file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The secret file could not be read or written.
+    #[error("secret file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The secret is not ssb-keys JSON (after removing `#` comment lines).
+    #[error("the secret is not ssb-keys JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A field of the secret is missing or malformed.
+    #[error("the secret's {field} is missing or malformed: {detail}")]
+    Field {
+        /// The field name.
+        field: &'static str,
+        /// What is wrong.
+        detail: &'static str,
+    },
+}
+
+/// An ed25519 key pair, as ssb-keys stores it.
+#[derive(Clone)]
+pub struct Keys {
+    signing: SigningKey,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({})", self.id())
+    }
+}
+
+fn field(field: &'static str, detail: &'static str) -> KeyError {
+    KeyError::Field { field, detail }
+}
+
+impl Keys {
+    /// A new random key pair.
+    pub fn generate() -> Keys {
+        Keys {
+            signing: SigningKey::generate(&mut rand::rngs::OsRng),
+        }
+    }
+
+    /// A key pair from a 32-byte seed (deterministic; for tests and generators).
+    pub fn from_seed(seed: [u8; 32]) -> Keys {
+        Keys {
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// Parses the text of an ssb-keys `secret` file (`#` lines are comments).
+    pub fn parse_secret(text: &str) -> Result<Keys, KeyError> {
+        let json: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let v: Value = serde_json::from_str(&json).map_err(KeyError::Json)?;
+        Keys::from_secret_json(&v)
+    }
+
+    fn from_secret_json(v: &Value) -> Result<Keys, KeyError> {
+        if v.get("curve").and_then(Value::as_str) != Some("ed25519") {
+            return Err(field("curve", "must be \"ed25519\""));
+        }
+        let private = v
+            .get("private")
+            .and_then(Value::as_str)
+            .ok_or(field("private", "missing"))?;
+        let b64 = private
+            .strip_suffix(".ed25519")
+            .ok_or(field("private", "must end with .ed25519"))?;
+        let bytes =
+            refs::decode_exact::<64>(b64).ok_or(field("private", "not base64 of 64 bytes"))?;
+        let seed: [u8; 32] = bytes[..32].try_into().expect("32 bytes");
+        let keys = Keys::from_seed(seed);
+        if keys.signing.verifying_key().as_bytes()[..] != bytes[32..] {
+            return Err(field("private", "its public half does not match its seed"));
+        }
+        keys.check_public(v)?;
+        Ok(keys)
+    }
+
+    fn check_public(&self, v: &Value) -> Result<(), KeyError> {
+        let id = self.id().to_string();
+        if let Some(public) = v.get("public").and_then(Value::as_str)
+            && public != &id[1..]
+        {
+            return Err(field("public", "does not match the private key"));
+        }
+        if let Some(stated) = v.get("id").and_then(Value::as_str)
+            && stated != id
+        {
+            return Err(field("id", "does not match the private key"));
+        }
+        Ok(())
+    }
+
+    /// Reads an ssb-keys `secret` file.
+    pub fn read_secret_file(path: impl AsRef<Path>) -> Result<Keys, KeyError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Keys::parse_secret(&text)
+    }
+
+    /// The `secret` file text, in ssb-keys' layout (JSON between `#` comment lines).
+    pub fn to_secret_string(&self) -> String {
+        let public = &self.id().to_string()[1..];
+        let mut private = self.signing.to_bytes().to_vec();
+        private.extend_from_slice(self.signing.verifying_key().as_bytes());
+        let json = serde_json::json!({
+            "curve": "ed25519",
+            "public": public,
+            "private": format!("{}.ed25519", refs::encode(&private)),
+            "id": self.id().to_string(),
+        });
+        let body = serde_json::to_string_pretty(&json).expect("a JSON object serialises");
+        format!(
+            "# This is your SECRET key. Anyone holding it can post as you.\n\
+             # Never show it to anyone or copy it to another device; it cannot be changed.\n\
+             #\n{body}\n#\n# Your public id, which is safe to share: {}\n",
+            self.id()
+        )
+    }
+
+    /// Writes a new `secret` file readable by its owner only (mode 0600); never overwrites.
+    pub fn write_secret_file(&self, path: impl AsRef<Path>) -> Result<(), KeyError> {
+        let path = path.as_ref();
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(self.to_secret_string().as_bytes())
+            .map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+
+    /// The feed id (the public key).
+    pub fn id(&self) -> FeedId {
+        FeedId(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs `data` (ed25519).
+    pub fn sign(&self, data: &[u8]) -> [u8; 64] {
+        self.signing.sign(data).to_bytes()
+    }
+}
+
+/// A JSON number for a timestamp, integral when it is one (as JavaScript would print it).
+fn timestamp_number(timestamp: f64) -> Result<Number, ValidationError> {
+    if timestamp.fract() == 0.0 && timestamp.abs() < 9_007_199_254_740_992.0 {
+        return Ok(Number::from(timestamp as i64));
+    }
+    Number::from_f64(timestamp).ok_or(ValidationError::Create {
+        detail: "the timestamp must be a finite number".into(),
+    })
+}
+
+/// Signs a new message of `keys`' feed on top of `state` (None = the feed's first message).
+pub fn create(
+    keys: &Keys,
+    state: Option<&FeedState>,
+    content: Value,
+    timestamp: f64,
+    hmac: Option<&HmacKey>,
+) -> Result<Message, ValidationError> {
+    let content_ok = content.is_object() || content.as_str().is_some_and(is_encrypted_string);
+    if !content_ok {
+        let detail = format!(
+            "content must be an object or a .box string, got {}",
+            type_name(&content)
+        );
+        return Err(ValidationError::Create { detail });
+    }
+    let mut map = Map::new();
+    map.insert(
+        "previous".into(),
+        state.map_or(Value::Null, |s| s.id.to_string().into()),
+    );
+    map.insert(
+        "sequence".into(),
+        state.map_or(1, |s| s.sequence + 1).into(),
+    );
+    map.insert("author".into(), keys.id().to_string().into());
+    map.insert(
+        "timestamp".into(),
+        Value::Number(timestamp_number(timestamp)?),
+    );
+    map.insert("hash".into(), "sha256".into());
+    map.insert("content".into(), content);
+    let mut value = Value::Object(map);
+    let payload = verify::signed_payload(to_v8_pretty(&value).into_bytes(), hmac);
+    let signature = format!("{}.sig.ed25519", refs::encode(&keys.sign(&payload)));
+    value
+        .as_object_mut()
+        .expect("built as an object")
+        .insert("signature".into(), signature.into());
+    Message::from_value(value)
+}

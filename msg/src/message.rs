@@ -1,0 +1,298 @@
+//! A format-valid classic message: parsed once, encoded once, its id computed once.
+
+use serde_json::{Map, Value};
+
+use crate::encode::{latin1_sha256, to_v8_compact, to_v8_pretty, utf16_len};
+use crate::error::ValidationError;
+use crate::refs::{self, FeedId, MsgId};
+
+/// The largest allowed encoding (with signature), in UTF-16 code units.
+pub const MAX_MESSAGE_UNITS: usize = 8192;
+const SIG_SUFFIX: &str = ".sig.ed25519";
+/// What precedes the signature in the encoding; the signed text ends just before it.
+const SIG_KEY: &str = ",\n  \"signature\": ";
+
+/// A format-valid message value. Keeps the original keys and values; knows its canonical
+/// encoding and id. Chain and signature checks are separate: see [`crate::validate`].
+#[derive(Debug, Clone)]
+pub struct Message {
+    value: Value,
+    encoded: Box<str>,
+    sig_at: usize,
+    id: MsgId,
+    author: FeedId,
+    sequence: u64,
+    previous: Option<MsgId>,
+    timestamp: f64,
+    signature: [u8; 64],
+}
+
+/// The JSON type name of a value, for error messages.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl Message {
+    /// Parses the bytes of a message *value* (not a `{key, value}` entry).
+    pub fn parse(value_json: &[u8]) -> Result<Message, ValidationError> {
+        let value: Value = serde_json::from_slice(value_json).map_err(ValidationError::Json)?;
+        Message::from_value(value)
+    }
+
+    /// Checks the format of a message value and computes its encoding and id.
+    pub fn from_value(value: Value) -> Result<Message, ValidationError> {
+        let map = value.as_object().ok_or(ValidationError::NotAnObject {
+            found: type_name(&value),
+        })?;
+        check_key_order(map)?;
+        let fields = Fields::read(map)?;
+        let encoded = to_v8_pretty(&value);
+        let units = utf16_len(&encoded);
+        if units > MAX_MESSAGE_UNITS {
+            return Err(ValidationError::TooLarge { units });
+        }
+        check_content_type(&map["content"])?;
+        let sig_at = encoded
+            .rfind(SIG_KEY)
+            .expect("the encoding ends with the signature key");
+        let id = MsgId(latin1_sha256(&encoded));
+        Ok(Message {
+            encoded: encoded.into_boxed_str(),
+            sig_at,
+            id,
+            author: fields.author,
+            sequence: fields.sequence,
+            previous: fields.previous,
+            timestamp: fields.timestamp,
+            signature: fields.signature,
+            value,
+        })
+    }
+
+    /// Accepts a `{key, value, timestamp}` entry (returning the receive timestamp) or a bare
+    /// value. A `key` that differs from the computed id is an error.
+    pub fn from_entry(entry: Value) -> Result<(Message, Option<f64>), ValidationError> {
+        let is_entry = entry.as_object().is_some_and(|m| m.contains_key("value"));
+        if !is_entry {
+            return Message::from_value(entry).map(|m| (m, None));
+        }
+        let Value::Object(mut map) = entry else {
+            unreachable!("checked above")
+        };
+        let value = map.remove("value").unwrap_or(Value::Null);
+        let received = map.get("timestamp").and_then(Value::as_f64);
+        let msg = Message::from_value(value)?;
+        check_entry_key(map.get("key"), msg.id)?;
+        Ok((msg, received))
+    }
+
+    /// The message id, `%<sha256 of the latin1 encoding>.sha256`.
+    pub fn id(&self) -> MsgId {
+        self.id
+    }
+    /// The feed that wrote the message.
+    pub fn author(&self) -> FeedId {
+        self.author
+    }
+    /// The position in the author's feed, from 1.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+    /// The previous message of the feed (None for a first message).
+    pub fn previous(&self) -> Option<MsgId> {
+        self.previous
+    }
+    /// The author's claimed timestamp (ms since the epoch).
+    pub fn timestamp(&self) -> f64 {
+        self.timestamp
+    }
+    /// The content: an object, or the encrypted string.
+    pub fn content(&self) -> &Value {
+        &self.value["content"]
+    }
+    /// `content.type`, or None when the content is encrypted.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content().get("type").and_then(Value::as_str)
+    }
+    /// Whether the content is an encrypted (`.box…`) string.
+    pub fn is_encrypted(&self) -> bool {
+        self.content().is_string()
+    }
+    /// The whole value, in its original key order.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+    /// The 64 signature bytes.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+    /// The canonical text: V8 `JSON.stringify(value, null, 2)`, signature included.
+    pub fn encoded(&self) -> &str {
+        &self.encoded
+    }
+    /// Compact JSON of the value, with the same key order and number formatting as the encoding.
+    pub fn to_compact_json(&self) -> String {
+        to_v8_compact(&self.value)
+    }
+
+    /// The signed bytes: the encoding without the signature (UTF-8).
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let head = &self.encoded.as_bytes()[..self.sig_at];
+        let mut out = Vec::with_capacity(head.len() + 2);
+        out.extend_from_slice(head);
+        out.extend_from_slice(b"\n}");
+        out
+    }
+}
+
+fn check_entry_key(key: Option<&Value>, computed: MsgId) -> Result<(), ValidationError> {
+    match key {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s.parse::<MsgId>() == Ok(computed) => Ok(()),
+        Some(Value::String(s)) => Err(ValidationError::KeyMismatch {
+            key: s.clone(),
+            computed,
+        }),
+        Some(other) => Err(ValidationError::Entry {
+            detail: format!("key must be a message id string, got {}", type_name(other)),
+        }),
+    }
+}
+
+fn check_key_order(map: &Map<String, Value>) -> Result<(), ValidationError> {
+    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    let ok = match keys.as_slice() {
+        [
+            "previous",
+            a,
+            s,
+            "timestamp",
+            "hash",
+            "content",
+            "signature",
+        ] => {
+            matches!((*a, *s), ("author", "sequence") | ("sequence", "author"))
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::KeyOrder {
+            found: keys.iter().map(|k| k.to_string()).collect(),
+        })
+    }
+}
+
+/// The typed fields of a value whose key order is already checked.
+struct Fields {
+    author: FeedId,
+    sequence: u64,
+    previous: Option<MsgId>,
+    timestamp: f64,
+    signature: [u8; 64],
+}
+
+impl Fields {
+    fn read(map: &Map<String, Value>) -> Result<Fields, ValidationError> {
+        let author = match &map["author"] {
+            Value::String(s) => s.parse().map_err(ValidationError::Author)?,
+            _ => {
+                return Err(ValidationError::Author(refs::RefError::Sigil {
+                    expected: '@',
+                }));
+            }
+        };
+        let signature = parse_signature(&map["signature"])?;
+        let sequence = parse_sequence(&map["sequence"])?;
+        let timestamp = map["timestamp"]
+            .as_f64()
+            .ok_or(ValidationError::Timestamp)?;
+        let previous = parse_previous(&map["previous"])?;
+        if map["hash"].as_str() != Some("sha256") {
+            return Err(ValidationError::Hash);
+        }
+        check_content_shape(&map["content"])?;
+        Ok(Fields {
+            author,
+            sequence,
+            previous,
+            timestamp,
+            signature,
+        })
+    }
+}
+
+fn parse_signature(v: &Value) -> Result<[u8; 64], ValidationError> {
+    let s = v.as_str().ok_or(ValidationError::SignatureFormat)?;
+    let b64 = s
+        .strip_suffix(SIG_SUFFIX)
+        .ok_or(ValidationError::SignatureFormat)?;
+    refs::decode_exact::<64>(b64).ok_or(ValidationError::SignatureFormat)
+}
+
+fn parse_sequence(v: &Value) -> Result<u64, ValidationError> {
+    let f = v.as_f64().ok_or(ValidationError::Sequence)?;
+    // JavaScript's `~~n === n`: an int32. Sequences start at 1.
+    if f.fract() == 0.0 && (1.0..=f64::from(i32::MAX)).contains(&f) {
+        Ok(f as u64)
+    } else {
+        Err(ValidationError::Sequence)
+    }
+}
+
+fn parse_previous(v: &Value) -> Result<Option<MsgId>, ValidationError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => s.parse().map(Some).map_err(ValidationError::Previous),
+        _ => Err(ValidationError::Previous(refs::RefError::Sigil {
+            expected: '%',
+        })),
+    }
+}
+
+/// Whether `s` is encrypted content: canonical base64 (possibly empty), `.box`, then anything
+/// but a line break (ssb-validate's `isCanonicalBase64('', '\.box.*')`).
+pub(crate) fn is_encrypted_string(s: &str) -> bool {
+    let Some(pos) = s.find(".box") else {
+        return false;
+    };
+    let (b64, rest) = (&s[..pos], &s[pos + 4..]);
+    let line_break = |c: char| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+    (b64.is_empty() || refs::decode_canonical(b64).is_some()) && !rest.contains(line_break)
+}
+
+fn check_content_shape(v: &Value) -> Result<(), ValidationError> {
+    let detail = match v {
+        Value::Object(_) => return Ok(()),
+        Value::String(s) if is_encrypted_string(s) => return Ok(()),
+        Value::String(_) => "a string that is not <canonical base64>.box…",
+        Value::Null => "null",
+        Value::Array(_) => "an array",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+    };
+    Err(ValidationError::Content { detail })
+}
+
+fn check_content_type(content: &Value) -> Result<(), ValidationError> {
+    let Value::Object(map) = content else {
+        return Ok(());
+    };
+    let detail = match map.get("type") {
+        Some(Value::String(t)) => match utf16_len(t) {
+            3..=52 => return Ok(()),
+            n => format!("{n} code units long"),
+        },
+        Some(other) => type_name(other).to_string(),
+        None => "missing".to_string(),
+    };
+    Err(ValidationError::ContentType { detail })
+}
