@@ -22,14 +22,19 @@ pub struct Indexed<'a> {
     pub timestamp: f64,
     /// When this store received the message (ms since the epoch).
     pub received: f64,
-    /// The public content object; `None` when the content is encrypted (a `….box` string).
+    /// `content.type` of public content (read from the record header, no JSON parsing).
+    pub content_type: Option<&'a str>,
+    /// Whether the content is encrypted (a `….box` string).
+    pub encrypted: bool,
+    /// The public content object; `None` when the content is encrypted, or when no view
+    /// being fed this record asked for content (see [`View::needs_content`]).
     pub content: Option<&'a serde_json::Value>,
 }
 
-impl Indexed<'_> {
+impl<'a> Indexed<'a> {
     /// `content.type` when the content is public and has a string type.
-    pub fn content_type(&self) -> Option<&str> {
-        self.content?.get("type")?.as_str()
+    pub fn content_type(&self) -> Option<&'a str> {
+        self.content_type
     }
 }
 
@@ -42,6 +47,9 @@ pub struct ViewDataError(pub String);
 ///
 /// Architecture invariant: `apply` is called only with durable records, in increasing offset
 /// order, exactly once per record since the view's state was last cleared or decoded.
+///
+/// `encode` must be deterministic (same state, same bytes): `Db::check_views` compares a
+/// view's bytes with those of a copy rebuilt from the log.
 pub trait View: Send + Sync {
     /// Stable name; also names the view's file.
     fn name(&self) -> &'static str;
@@ -55,4 +63,10 @@ pub trait View: Send + Sync {
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError>;
     /// Empties the state before a rebuild.
     fn clear(&mut self);
+    /// Whether [`Indexed::content`] must be filled in. Views that read only header fields
+    /// (ids, author, sequence, timestamps, content type) return `false`, so rebuilds of those
+    /// views skip JSON parsing entirely. The default is `true`.
+    fn needs_content(&self) -> bool {
+        true
+    }
 }

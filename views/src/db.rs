@@ -1,0 +1,546 @@
+//! The database handle: opening (read-write or read-only), view freshness, queries, reindex
+//! and view checks. Ingest lives in `ingest.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use sluice_log::Log;
+use sluice_msg::{FeedId, FeedState, MsgId};
+
+use std::collections::BTreeMap;
+
+use sluice_msg::Ref;
+
+use crate::backlinks::Backlinks;
+use crate::contacts::Contacts;
+use crate::engine::{self, AnySlot, Progress, Slot};
+use crate::error::Error;
+use crate::feeds::FeedsView;
+use crate::keys::KeysView;
+use crate::stored::MsgRef;
+use crate::subscribe::{Filter, Hub, Subscription};
+use crate::tangles::Tangles;
+use crate::types::TypesView;
+use crate::viewfile::{self, Unusable};
+
+/// Options for [`Db::open_with`] and [`Db::open_read_only_with`].
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// HMAC key for signatures (`None` on the main network).
+    pub hmac_key: Option<[u8; 32]>,
+    /// When true (the default) every query first applies every durable record to the views
+    /// it reads (read-your-writes; in read-only mode this also picks up other processes'
+    /// appends). When false, queries answer from the views as they are.
+    pub read_your_writes: bool,
+    /// Messages a subscription may hold before it is dropped for lagging.
+    pub subscriber_capacity: usize,
+    /// View files are rewritten after this many log bytes were applied (and on drop).
+    pub persist_every: u64,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            hmac_key: None,
+            read_your_writes: true,
+            subscriber_capacity: 1024,
+            persist_every: 64 << 20,
+        }
+    }
+}
+
+/// A view's name, version and how far it has applied the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewInfo {
+    /// The view's name (also its file name, `views/<name>.view`).
+    pub name: &'static str,
+    /// The view's version.
+    pub version: u32,
+    /// Every log record below this offset is applied.
+    pub since: u64,
+    /// Why the view's file was not used on open (the view was rebuilt), if it was not.
+    pub rebuilt_because: Option<String>,
+}
+
+/// The result of checking one view (see [`Db::check_views`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewCheck {
+    /// The view's name.
+    pub name: &'static str,
+    /// What is wrong with the view's file, if anything (`missing` before the first write).
+    pub file: Option<String>,
+    /// Whether the view's state equals a fresh rebuild from the log.
+    pub matches_log: bool,
+}
+
+/// An SSB database: the message log plus views, queries and live subscriptions.
+///
+/// `Db` is `Send + Sync`: share it in an `Arc`. Writes go through one internal writer lock.
+#[derive(Debug)]
+pub struct Db {
+    pub(crate) dir: PathBuf,
+    pub(crate) log: Log,
+    pub(crate) read_only: bool,
+    pub(crate) opts: DbOptions,
+    pub(crate) keys: Slot<KeysView>,
+    pub(crate) feeds: Slot<FeedsView>,
+    pub(crate) types: Slot<TypesView>,
+    pub(crate) contacts: Slot<Contacts>,
+    pub(crate) tangles: Slot<Tangles>,
+    pub(crate) backlinks: Slot<Backlinks>,
+    pub(crate) writer: Mutex<u64>,
+    catching_up: Mutex<()>,
+    pub(crate) hub: Hub,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`: `dir/log` and `dir/views/`.
+    ///
+    /// Views whose file is missing, corrupt, or of another version are rebuilt from the log
+    /// (the others load from their files); then every view catches up with the log.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open_with(dir, DbOptions::default())
+    }
+
+    /// [`Db::open`] with options.
+    pub fn open_with(dir: impl AsRef<Path>, opts: DbOptions) -> Result<Self, Error> {
+        let dir = dir.as_ref().to_path_buf();
+        let views = dir.join("views");
+        std::fs::create_dir_all(&views).map_err(|source| Error::Dir {
+            path: views,
+            source,
+        })?;
+        let log = Log::open(dir.join("log"))?;
+        Self::assemble(dir, log, false, opts)
+    }
+
+    /// Opens an existing database without writing anything: views load from their files
+    /// and catch up from the log in memory. Another process may be writing meanwhile; each
+    /// query (with `read_your_writes`) sees the log as far as that writer has made durable.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open_read_only_with(dir, DbOptions::default())
+    }
+
+    /// [`Db::open_read_only`] with options.
+    pub fn open_read_only_with(dir: impl AsRef<Path>, opts: DbOptions) -> Result<Self, Error> {
+        let dir = dir.as_ref().to_path_buf();
+        let log = Log::open_read_only(dir.join("log"))?;
+        Self::assemble(dir, log, true, opts)
+    }
+
+    fn assemble(dir: PathBuf, log: Log, read_only: bool, opts: DbOptions) -> Result<Self, Error> {
+        let db = Self {
+            dir,
+            log,
+            read_only,
+            opts,
+            keys: Slot::new(KeysView::new),
+            feeds: Slot::new(FeedsView::new),
+            types: Slot::new(TypesView::new),
+            contacts: Slot::new(Contacts::new),
+            tangles: Slot::new(Tangles::new),
+            backlinks: Slot::new(Backlinks::new),
+            writer: Mutex::new(0),
+            catching_up: Mutex::new(()),
+            hub: Hub::default(),
+        };
+        let end = db.log.end();
+        for slot in db.slots() {
+            if let Some(why) = slot.load(&db.views_dir(), end) {
+                report_rebuild(slot.name(), &why);
+            }
+        }
+        db.catch_up_to(end, &mut |p| {
+            tracing::debug!(done = p.done, total = p.total, "catching up views")
+        })?;
+        Ok(db)
+    }
+
+    pub(crate) fn views_dir(&self) -> PathBuf {
+        self.dir.join("views")
+    }
+
+    /// Every view slot, in a fixed order.
+    pub(crate) fn slots(&self) -> Vec<&dyn AnySlot> {
+        vec![
+            &self.keys,
+            &self.feeds,
+            &self.types,
+            &self.contacts,
+            &self.tangles,
+            &self.backlinks,
+        ]
+    }
+
+    /// Whether this handle was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The underlying log (offsets returned by queries index into it).
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The durable end of the log: every message below it is stored.
+    pub fn end(&self) -> u64 {
+        self.log.end()
+    }
+
+    pub(crate) fn catch_up_to(
+        &self,
+        end: u64,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), Error> {
+        let _guard = lock(&self.catching_up);
+        engine::catch_up(&self.log, &self.slots(), end, progress)
+    }
+
+    /// Brings `slot` up to the durable end of the log (read-your-writes).
+    fn fresh(&self, slot: &dyn AnySlot) -> Result<(), Error> {
+        if !self.opts.read_your_writes {
+            return Ok(());
+        }
+        if self.read_only {
+            self.log.refresh()?;
+        }
+        let end = self.log.end();
+        if slot.since() < end {
+            self.catch_up_to(end, &mut |_| {})?;
+        }
+        Ok(())
+    }
+
+    /// Applies every durable record to every view now (also picks up other processes'
+    /// appends in read-only mode).
+    pub fn catch_up(&self) -> Result<u64, Error> {
+        if self.read_only {
+            self.log.refresh()?;
+        }
+        let end = self.log.end();
+        self.catch_up_to(end, &mut |_| {})?;
+        Ok(end)
+    }
+
+    /// The record at `offset` as a message.
+    pub fn at(&self, offset: u64) -> Result<MsgRef<'_>, Error> {
+        MsgRef::from_record(offset, self.log.get(offset)?)
+    }
+
+    /// The message with this id, if stored.
+    pub fn get(&self, id: &MsgId) -> Result<Option<MsgRef<'_>>, Error> {
+        self.fresh(&self.keys)?;
+        self.stored_offset(id)?.map(|o| self.at(o)).transpose()
+    }
+
+    /// Whether the message with this id is stored.
+    pub fn contains(&self, id: &MsgId) -> Result<bool, Error> {
+        Ok(self.get(id)?.is_some())
+    }
+
+    /// Up to `limit` messages of `author` in sequence order, starting at sequence `from_seq`
+    /// (inclusive); with `reverse`, newest first, starting at `from_seq` and going down
+    /// (`from_seq = u64::MAX` starts at the latest).
+    pub fn feed(
+        &self,
+        author: &FeedId,
+        from_seq: u64,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<MsgRef<'_>>, Error> {
+        let offsets = self.feed_offsets(author, from_seq, limit, reverse)?;
+        offsets.into_iter().map(|o| self.at(o)).collect()
+    }
+
+    /// The offsets [`Db::feed`] would return.
+    pub fn feed_offsets(
+        &self,
+        author: &FeedId,
+        from_seq: u64,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<u64>, Error> {
+        self.fresh(&self.feeds)?;
+        let view = self.feeds.read();
+        let Some(feed) = view.feed(author) else {
+            return Ok(Vec::new());
+        };
+        let Some(latest) = feed.latest_seq() else {
+            return Ok(Vec::new());
+        };
+        let start = usize::try_from(from_seq.max(feed.first) - feed.first).unwrap_or(usize::MAX);
+        let slice = if reverse {
+            let last = usize::try_from(from_seq.min(latest) - feed.first).unwrap_or(0);
+            if from_seq < feed.first {
+                &[][..]
+            } else {
+                &feed.offsets[..=last]
+            }
+        } else {
+            feed.offsets.get(start..).unwrap_or(&[])
+        };
+        Ok(if reverse {
+            slice.iter().rev().take(limit).copied().collect()
+        } else {
+            slice.iter().take(limit).copied().collect()
+        })
+    }
+
+    /// The `limit` most recently received public messages of `content_type`, newest first.
+    pub fn latest(&self, content_type: &str, limit: usize) -> Result<Vec<MsgRef<'_>>, Error> {
+        self.fresh(&self.types)?;
+        let offsets = self.types.read().latest(content_type, limit);
+        offsets.into_iter().map(|o| self.at(o)).collect()
+    }
+
+    /// Every content type with its message count, by name.
+    pub fn type_counts(&self) -> Result<Vec<(String, usize)>, Error> {
+        self.fresh(&self.types)?;
+        Ok(self.types.read().counts())
+    }
+
+    /// The latest stored state of a feed (for validation and replication).
+    pub fn latest_seq(&self, author: &FeedId) -> Result<Option<FeedState>, Error> {
+        self.fresh(&self.feeds)?;
+        let offset = {
+            let view = self.feeds.read();
+            let Some(feed) = view.feed(author) else {
+                return Ok(None);
+            };
+            let Some(seq) = feed.latest_seq() else {
+                return Ok(None);
+            };
+            feed.offset_of(seq)
+        };
+        offset
+            .map(|o| self.at(o).map(|m| feed_state(&m)))
+            .transpose()
+    }
+
+    /// Every stored feed with its latest sequence, by feed id.
+    pub fn feeds(&self) -> Result<Vec<(FeedId, u64)>, Error> {
+        self.fresh(&self.feeds)?;
+        Ok(self.feeds.read().latest_all())
+    }
+
+    /// Messages in log order from `offset` (use `0` for all; an offset from a previous
+    /// message + 1 resumes after it). Reads only durable records.
+    pub fn messages_from(
+        &self,
+        offset: u64,
+    ) -> impl Iterator<Item = Result<MsgRef<'_>, Error>> + '_ {
+        self.log.iter(offset).map(|item| {
+            let (o, bytes) = item?;
+            MsgRef::from_record(o, bytes)
+        })
+    }
+
+    /// Subscribes to messages added from now on through this handle (see the `subscribe`
+    /// module docs for what happens to a subscriber that does not keep up).
+    pub fn subscribe(&self, filter: Filter) -> Subscription {
+        self.hub.subscribe(filter, self.opts.subscriber_capacity)
+    }
+
+    /// Name, version and `since` of every view.
+    pub fn view_info(&self) -> Vec<ViewInfo> {
+        self.slots()
+            .into_iter()
+            .map(|s| ViewInfo {
+                name: s.name(),
+                version: s.version(),
+                since: s.since(),
+                rebuilt_because: s.rebuilt_because().map(|u| u.to_string()),
+            })
+            .collect()
+    }
+
+    /// Rebuilds the named views (all when `names` is empty) from the log, reporting progress;
+    /// the other views keep serving meanwhile. Writes the rebuilt files unless read-only.
+    pub fn reindex(&self, names: &[&str], progress: &mut dyn FnMut(Progress)) -> Result<(), Error> {
+        let chosen = self.pick(names)?;
+        let _writer = lock(&self.writer);
+        let end = self.log.end();
+        {
+            let _guard = lock(&self.catching_up);
+            for slot in &chosen {
+                slot.reset();
+            }
+            engine::catch_up(&self.log, &chosen, end, progress)?;
+        }
+        self.persist_slots(&chosen)
+    }
+
+    fn pick(&self, names: &[&str]) -> Result<Vec<&dyn AnySlot>, Error> {
+        let all = self.slots();
+        if names.is_empty() {
+            return Ok(all);
+        }
+        names
+            .iter()
+            .map(|&n| {
+                all.iter()
+                    .copied()
+                    .find(|s| s.name() == n)
+                    .ok_or_else(|| Error::UnknownView {
+                        name: n.to_owned(),
+                        known: all.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
+                    })
+            })
+            .collect()
+    }
+
+    /// Checks every view: its file (present, checksum, version) and its state against a
+    /// rebuild from the log (used by fsck). Brings the views up to the log end first.
+    pub fn check_views(&self) -> Result<Vec<ViewCheck>, Error> {
+        let end = self.catch_up()?;
+        self.slots()
+            .into_iter()
+            .map(|slot| {
+                let file = viewfile::load(&self.views_dir(), slot.name(), slot.version())
+                    .err()
+                    .map(|u| describe(&u));
+                let blank = slot.blank();
+                engine::catch_up(&self.log, &[blank.as_ref()], end, &mut |_| {})?;
+                let matches_log = blank.snapshot() == slot.snapshot();
+                Ok(ViewCheck {
+                    name: slot.name(),
+                    file,
+                    matches_log,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes every view whose state moved since its file was written (atomic per view).
+    pub fn persist_views(&self) -> Result<(), Error> {
+        self.persist_slots(&self.slots())
+    }
+
+    pub(crate) fn persist_slots(&self, slots: &[&dyn AnySlot]) -> Result<(), Error> {
+        if self.read_only {
+            return Ok(());
+        }
+        let dir = self.views_dir();
+        for slot in slots {
+            slot.persist(&dir).map_err(|source| Error::ViewWrite {
+                view: slot.name(),
+                dir: dir.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Err(e) = self.persist_views() {
+            tracing::warn!(error = %e, "could not write view files on close; they catch up on next open");
+        }
+    }
+}
+
+pub(crate) fn feed_state(m: &MsgRef<'_>) -> FeedState {
+    FeedState {
+        id: m.id(),
+        sequence: m.sequence(),
+        timestamp: m.timestamp(),
+    }
+}
+
+fn describe(u: &Unusable) -> String {
+    u.to_string()
+}
+
+fn report_rebuild(name: &str, why: &Unusable) {
+    if *why == Unusable::Missing {
+        tracing::debug!(view = name, "no view file yet; building from the log");
+    } else {
+        tracing::warn!(view = name, reason = %why, "view file unusable; rebuilding this view from the log");
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A tangle's answer: members in topological order (root first) and tips.
+#[derive(Debug)]
+pub struct Tangle<'a> {
+    /// The root and every message whose ancestry reaches it, in topological order (ties by
+    /// claimed timestamp, then message id).
+    pub members: Vec<MsgRef<'a>>,
+    /// Members that no other member points at, in the same order.
+    pub tips: Vec<MsgRef<'a>>,
+}
+
+/// Graph queries (contacts, tangles, backlinks).
+impl Db {
+    /// Feeds `source` follows (and does not block), sorted by feed id.
+    pub fn follows(&self, source: &FeedId) -> Result<Vec<FeedId>, Error> {
+        self.fresh(&self.contacts)?;
+        Ok(self.contacts.read().follows(source))
+    }
+
+    /// Feeds that follow `dest`, sorted by feed id.
+    pub fn followers(&self, dest: &FeedId) -> Result<Vec<FeedId>, Error> {
+        self.fresh(&self.contacts)?;
+        Ok(self.contacts.read().followers(dest))
+    }
+
+    /// Feeds `source` blocks, sorted by feed id.
+    pub fn blocks(&self, source: &FeedId) -> Result<Vec<FeedId>, Error> {
+        self.fresh(&self.contacts)?;
+        Ok(self.contacts.read().blocks(source))
+    }
+
+    /// Feeds that block `dest`, sorted by feed id.
+    pub fn blocked_by(&self, dest: &FeedId) -> Result<Vec<FeedId>, Error> {
+        self.fresh(&self.contacts)?;
+        Ok(self.contacts.read().blocked_by(dest))
+    }
+
+    /// ssb-friends hops from `origin` up to `max` follow steps: distance ≥ 0 for reached
+    /// feeds, negative for blocked/unfollowed ones (see `contacts.rs`).
+    pub fn hops(&self, origin: &FeedId, max: u32) -> Result<BTreeMap<FeedId, i32>, Error> {
+        self.fresh(&self.contacts)?;
+        Ok(self.contacts.read().hops(origin, max))
+    }
+
+    /// The thread (`name = None`) or SIP-009 tangle `name` rooted at `root`. Empty when the
+    /// root is not stored.
+    pub fn tangle(&self, root: &MsgId, name: Option<&str>) -> Result<Tangle<'_>, Error> {
+        self.fresh(&self.tangles)?;
+        self.fresh(&self.keys)?;
+        let root_offset = self.stored_offset(root)?;
+        let answer = self.tangles.read().tangle(root, name, root_offset);
+        Ok(Tangle {
+            members: self.all_at(&answer.members)?,
+            tips: self.all_at(&answer.tips)?,
+        })
+    }
+
+    /// Messages linking `target` (optionally only under `path`, e.g. `vote.link`), in log order.
+    pub fn backlinks(&self, target: &Ref, path: Option<&str>) -> Result<Vec<MsgRef<'_>>, Error> {
+        self.fresh(&self.backlinks)?;
+        let offsets = self.backlinks.read().backlinks(target, path);
+        self.all_at(&offsets)
+    }
+
+    fn all_at(&self, offsets: &[u64]) -> Result<Vec<MsgRef<'_>>, Error> {
+        offsets.iter().map(|&o| self.at(o)).collect()
+    }
+}
+
+impl Db {
+    /// The offset of a stored message, from the keys view as it is (no catch-up).
+    pub(crate) fn stored_offset(&self, id: &MsgId) -> Result<Option<u64>, Error> {
+        let candidates: Vec<u64> = self.keys.read().candidates(id).collect();
+        for offset in candidates {
+            if crate::record::id_of(self.log.get(offset)?) == Some(*id) {
+                return Ok(Some(offset));
+            }
+        }
+        Ok(None)
+    }
+}

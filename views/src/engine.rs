@@ -1,0 +1,285 @@
+//! Keeping views in step with the log: one slot per view (state + `since`), loading and
+//! storing view files, and the catch-up loop that feeds durable records to lagging views.
+//!
+//! Architecture invariant: a slot's `since` only moves to an offset the log has published as
+//! durable, after every record below it was applied; so a view file never claims more than
+//! the log holds.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use rayon::prelude::*;
+use sluice_log::Log;
+
+use crate::error::Error;
+use crate::record::{self, Header};
+use crate::view::{Indexed, View};
+use crate::viewfile::{self, Unusable};
+
+/// Records decoded and handed to views at a time.
+const CHUNK: usize = 8192;
+/// `persisted` value meaning "no file written or loaded yet".
+const NEVER: u64 = u64::MAX;
+
+/// How far a catch-up or rebuild has come (log offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Log offset reached.
+    pub done: u64,
+    /// Log offset the catch-up runs to.
+    pub total: u64,
+    /// Records read so far in this run.
+    pub records: u64,
+}
+
+/// One view, its `since`, and how it was last loaded.
+#[derive(Debug)]
+pub(crate) struct Slot<V> {
+    state: RwLock<V>,
+    make: fn() -> V,
+    since: AtomicU64,
+    persisted: AtomicU64,
+    rebuilt: Mutex<Option<Unusable>>,
+}
+
+impl<V: View> Slot<V> {
+    pub(crate) fn new(make: fn() -> V) -> Self {
+        Self {
+            state: RwLock::new(make()),
+            make,
+            since: AtomicU64::new(0),
+            persisted: AtomicU64::new(NEVER),
+            rebuilt: Mutex::new(None),
+        }
+    }
+
+    /// Read access to the view's state (call only once it is fresh enough).
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, V> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, V> {
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn try_load(&self, dir: &Path, log_end: u64) -> Result<(), Unusable> {
+        let view = self.read();
+        let (name, version) = (view.name(), view.version());
+        drop(view);
+        let loaded = viewfile::load(dir, name, version)?;
+        if loaded.since > log_end {
+            return Err(Unusable::Malformed("ahead of the log"));
+        }
+        let mut fresh = (self.make)();
+        fresh
+            .decode(&loaded.payload)
+            .map_err(|_| Unusable::Malformed("payload does not decode"))?;
+        *self.write() = fresh;
+        self.since.store(loaded.since, Ordering::Release);
+        self.persisted.store(loaded.since, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// What the database needs from a slot, whatever its view type.
+pub(crate) trait AnySlot: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn version(&self) -> u32;
+    fn since(&self) -> u64;
+    fn needs_content(&self) -> bool;
+    /// Loads the view file; on any defect empties the view (to be rebuilt) and says why.
+    fn load(&self, dir: &Path, log_end: u64) -> Option<Unusable>;
+    /// Why the view was rebuilt on open (None when its file was used).
+    fn rebuilt_because(&self) -> Option<Unusable>;
+    /// Applies records at or above `since`, then moves `since` to `end`.
+    fn apply_chunk(&self, entries: &[Indexed<'_>], end: u64);
+    /// Empties the view for a rebuild.
+    fn reset(&self);
+    /// Writes the view file if `since` moved since the last write.
+    fn persist(&self, dir: &Path) -> std::io::Result<()>;
+    /// The encoded state and its `since`.
+    fn snapshot(&self) -> (u64, Vec<u8>);
+    /// A fresh, empty copy of this view (for checks).
+    fn blank(&self) -> Box<dyn AnySlot>;
+}
+
+impl<V: View + 'static> AnySlot for Slot<V> {
+    fn name(&self) -> &'static str {
+        self.read().name()
+    }
+    fn version(&self) -> u32 {
+        self.read().version()
+    }
+    fn since(&self) -> u64 {
+        self.since.load(Ordering::Acquire)
+    }
+    fn needs_content(&self) -> bool {
+        self.read().needs_content()
+    }
+    fn load(&self, dir: &Path, log_end: u64) -> Option<Unusable> {
+        let why = self.try_load(dir, log_end).err()?;
+        self.reset();
+        *self
+            .rebuilt
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why.clone());
+        Some(why)
+    }
+    fn rebuilt_because(&self) -> Option<Unusable> {
+        self.rebuilt
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+    fn apply_chunk(&self, entries: &[Indexed<'_>], end: u64) {
+        let mut view = self.write();
+        let since = self.since();
+        let start = entries.partition_point(|e| e.offset < since);
+        for entry in &entries[start..] {
+            view.apply(entry);
+        }
+        self.since.fetch_max(end, Ordering::AcqRel);
+    }
+    fn reset(&self) {
+        self.write().clear();
+        self.since.store(0, Ordering::Release);
+    }
+    fn persist(&self, dir: &Path) -> std::io::Result<()> {
+        let view = self.read();
+        let since = self.since();
+        if self.persisted.load(Ordering::Acquire) == since {
+            return Ok(());
+        }
+        let bytes = viewfile::encode(view.name(), view.version(), since, &view.encode());
+        drop(view);
+        viewfile::store(dir, self.name(), &bytes)?;
+        self.persisted.store(since, Ordering::Release);
+        Ok(())
+    }
+    fn snapshot(&self) -> (u64, Vec<u8>) {
+        let view = self.read();
+        (self.since(), view.encode())
+    }
+    fn blank(&self) -> Box<dyn AnySlot> {
+        Box::new(Slot::new(self.make))
+    }
+}
+
+/// Feeds every record in `[min since, end)` to the slots that have not seen it, in chunks;
+/// content JSON is parsed (in parallel) only when a lagging view needs it.
+pub(crate) fn catch_up(
+    log: &Log,
+    slots: &[&dyn AnySlot],
+    end: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), Error> {
+    let Some(from) = slots.iter().map(|s| s.since()).min() else {
+        return Ok(());
+    };
+    if from >= end {
+        return Ok(());
+    }
+    let mut iter = log.iter(from).peekable();
+    let mut records = 0u64;
+    loop {
+        let mut raw = Vec::with_capacity(CHUNK);
+        while raw.len() < CHUNK {
+            match iter.next_if(|item| item.as_ref().map_or(true, |(o, _)| *o < end)) {
+                Some(item) => raw.push(item.map_err(Error::from)?),
+                None => break,
+            }
+        }
+        let chunk_end = match iter.peek() {
+            Some(Ok((o, _))) if *o < end => *o,
+            _ => end,
+        };
+        records += raw.len() as u64;
+        apply_records(slots, &raw, chunk_end)?;
+        progress(Progress {
+            done: chunk_end,
+            total: end,
+            records,
+        });
+        if chunk_end >= end {
+            return Ok(());
+        }
+    }
+}
+
+/// Decodes one chunk and applies it to every slot still below `chunk_end`, views in parallel.
+fn apply_records(
+    slots: &[&dyn AnySlot],
+    raw: &[(u64, &[u8])],
+    chunk_end: u64,
+) -> Result<(), Error> {
+    let lagging: Vec<&dyn AnySlot> = slots
+        .iter()
+        .copied()
+        .filter(|s| s.since() < chunk_end)
+        .collect();
+    let headers = decode_headers(raw)?;
+    let contents = if lagging.iter().any(|s| s.needs_content()) {
+        parse_contents(&headers)?
+    } else {
+        Vec::new()
+    };
+    let entries: Vec<Indexed<'_>> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, (offset, header, _))| Indexed {
+            offset: *offset,
+            id: header.id,
+            author: header.author,
+            sequence: header.sequence,
+            timestamp: header.claimed,
+            received: header.received,
+            content_type: header.content_type,
+            encrypted: header.encrypted,
+            content: contents.get(i).and_then(Option::as_ref),
+        })
+        .collect();
+    lagging
+        .par_iter()
+        .for_each(|slot| slot.apply_chunk(&entries, chunk_end));
+    Ok(())
+}
+
+type Decoded<'a> = (u64, Header<'a>, &'a [u8]);
+
+fn decode_headers<'a>(raw: &[(u64, &'a [u8])]) -> Result<Vec<Decoded<'a>>, Error> {
+    raw.iter()
+        .map(|&(offset, bytes)| {
+            let (header, value) =
+                record::decode(bytes).map_err(|source| Error::Record { offset, source })?;
+            Ok((offset, header, value))
+        })
+        .collect()
+}
+
+/// Only `content` is materialised; the other value fields are skipped by the parser.
+#[derive(serde::Deserialize)]
+struct ContentOnly {
+    content: serde_json::Value,
+}
+
+fn parse_contents(headers: &[Decoded<'_>]) -> Result<Vec<Option<serde_json::Value>>, Error> {
+    headers
+        .par_iter()
+        .map(|(offset, header, value)| {
+            if header.encrypted {
+                return Ok(None);
+            }
+            let parsed: ContentOnly =
+                serde_json::from_slice(value).map_err(|source| Error::RecordJson {
+                    offset: *offset,
+                    source,
+                })?;
+            Ok(parsed.content.is_object().then_some(parsed.content))
+        })
+        .collect()
+}

@@ -1,0 +1,268 @@
+//! The one writer path: validate, append, flush, apply to views, notify subscribers.
+//!
+//! Architecture invariant: a message reaches the log only after validation against the
+//! feeds view (chain) and, in `Full` mode, its signature; views and subscribers see it only
+//! after the log made it durable.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use sluice_msg::{FeedId, FeedState, HmacKey, Keys, Message, MsgId, ValidationError, VerifyMode};
+
+use crate::db::{Db, lock};
+use crate::error::Error;
+use crate::record::{self, Header};
+use crate::stored::StoredMsg;
+
+/// What happened to one message of a batch.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Validated and stored at this log offset.
+    Appended(u64),
+    /// The same message (same id) was already stored, or appeared earlier in the batch.
+    AlreadyPresent,
+    /// Refused; nothing was stored for it. A `Fork` error means another message holds its
+    /// place in the feed.
+    Rejected(ValidationError),
+}
+
+impl Outcome {
+    /// The offset when appended.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Self::Appended(o) => Some(*o),
+            _ => None,
+        }
+    }
+}
+
+/// The current time in ms since the epoch, as SSB timestamps are.
+pub(crate) fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64)
+}
+
+impl Db {
+    /// Validates and stores one message (received now). See [`Db::add_batch`].
+    pub fn add(&self, msg: Message, mode: VerifyMode) -> Result<Outcome, Error> {
+        let mut out = self.add_batch(vec![msg], mode)?;
+        Ok(out.pop().unwrap_or(Outcome::AlreadyPresent))
+    }
+
+    /// Validates a batch against the stored feeds (messages of one feed may come in any
+    /// order), appends the valid ones in sequence order, makes them durable, applies them
+    /// to the views and notifies subscribers. Returns one outcome per input, in input order.
+    /// `Err` only for storage failures (then nothing of the batch was acknowledged).
+    pub fn add_batch(&self, msgs: Vec<Message>, mode: VerifyMode) -> Result<Vec<Outcome>, Error> {
+        self.add_batch_received(msgs.into_iter().map(|m| (m, None)).collect(), mode)
+    }
+
+    /// [`Db::add_batch`] keeping each message's receive timestamp when given (imports keep
+    /// the original store's; `None` means now).
+    pub fn add_batch_received(
+        &self,
+        msgs: Vec<(Message, Option<f64>)>,
+        mode: VerifyMode,
+    ) -> Result<Vec<Outcome>, Error> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let mut last_persist = lock(&self.writer);
+        self.catch_up()?;
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(msgs.len());
+        let mut batch = Batch::default();
+        for (i, (msg, received)) in msgs.into_iter().enumerate() {
+            let stored = self.stored_offset(&msg.id())?.is_some();
+            outcomes.push(stored.then_some(Outcome::AlreadyPresent));
+            if !stored {
+                batch.push(i, msg, received);
+            }
+        }
+        let results = self.validate(&batch.msgs, mode);
+        let accepted = accepted_in_order(&batch.msgs, &results);
+        let offsets = self.append(&batch, &accepted)?;
+        let appended: HashSet<MsgId> = accepted.iter().map(|&k| batch.msgs[k].id()).collect();
+        for (&k, &offset) in accepted.iter().zip(&offsets) {
+            outcomes[batch.index[k]] = Some(Outcome::Appended(offset));
+        }
+        for (k, result) in results.into_iter().enumerate() {
+            if let Err(e) = result {
+                outcomes[batch.index[k]] = Some(classify(e, &batch.msgs[k], &appended));
+            }
+        }
+        self.after_append(&batch, &accepted, &offsets, &mut last_persist)?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::AlreadyPresent))
+            .collect())
+    }
+
+    /// Signs `content` as the next message of `keys`' feed, stores it and returns it.
+    pub fn publish(&self, keys: &Keys, content: Value) -> Result<StoredMsg, Error> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let mut last_persist = lock(&self.writer);
+        self.catch_up()?;
+        let state = self.state_of(&keys.id());
+        let hmac = self.hmac();
+        let msg = sluice_msg::create(keys, state.as_ref(), content, now_ms(), hmac.as_ref())
+            .map_err(Error::Publish)?;
+        let mut batch = Batch::default();
+        batch.push(0, msg, None);
+        let offsets = self.append(&batch, &[0])?;
+        self.after_append(&batch, &[0], &offsets, &mut last_persist)?;
+        let offset = offsets[0];
+        Ok(StoredMsg::new(offset, self.log.get(offset)?.to_vec()))
+    }
+
+    fn hmac(&self) -> Option<HmacKey> {
+        self.opts.hmac_key.map(HmacKey)
+    }
+
+    fn validate(&self, msgs: &[Message], mode: VerifyMode) -> Vec<Result<(), ValidationError>> {
+        let hmac = self.hmac();
+        sluice_msg::validate_batch(
+            msgs,
+            |feed: &FeedId| self.state_of(feed),
+            mode,
+            hmac.as_ref(),
+        )
+    }
+
+    /// The stored feed state (the views are caught up: the writer lock is held).
+    fn state_of(&self, feed: &FeedId) -> Option<FeedState> {
+        let offset = {
+            let view = self.feeds.read();
+            let offsets = view.feed(feed)?;
+            offsets.offset_of(offsets.latest_seq()?)?
+        };
+        let m = self.at(offset).ok()?;
+        Some(crate::db::feed_state(&m))
+    }
+
+    /// Encodes and appends the accepted messages, then flushes; returns their offsets.
+    fn append(&self, batch: &Batch, accepted: &[usize]) -> Result<Vec<u64>, Error> {
+        if accepted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let records: Vec<Vec<u8>> = accepted
+            .iter()
+            .map(|&k| encode_record(&batch.msgs[k], batch.received[k].unwrap_or(now)))
+            .collect();
+        let offsets = self.log.append_batch(records.iter().map(Vec::as_slice))?;
+        self.log.flush()?;
+        Ok(offsets)
+    }
+
+    /// Applies the new durable records to the views, notifies subscribers, and rewrites
+    /// the view files when enough was applied since the last write.
+    fn after_append(
+        &self,
+        batch: &Batch,
+        accepted: &[usize],
+        offsets: &[u64],
+        last_persist: &mut u64,
+    ) -> Result<(), Error> {
+        if accepted.is_empty() {
+            return Ok(());
+        }
+        let end = self.catch_up()?;
+        if !self.hub.is_empty() {
+            let news: Vec<(StoredMsg, Option<&Value>)> = accepted
+                .iter()
+                .zip(offsets)
+                .map(|(&k, &o)| {
+                    let msg = &batch.msgs[k];
+                    let record = self.log.get(o).map(<[u8]>::to_vec)?;
+                    Ok((
+                        StoredMsg::new(o, record),
+                        msg.content().is_object().then(|| msg.content()),
+                    ))
+                })
+                .collect::<Result<_, Error>>()?;
+            self.hub.publish(&news);
+        }
+        if end.saturating_sub(*last_persist) >= self.opts.persist_every {
+            self.persist_views()?;
+            *last_persist = end;
+        }
+        Ok(())
+    }
+}
+
+/// The messages of a batch not yet stored, with their input positions.
+#[derive(Default)]
+struct Batch {
+    msgs: Vec<Message>,
+    received: Vec<Option<f64>>,
+    index: Vec<usize>,
+}
+
+impl Batch {
+    fn push(&mut self, index: usize, msg: Message, received: Option<f64>) {
+        self.msgs.push(msg);
+        self.received.push(received);
+        self.index.push(index);
+    }
+}
+
+/// Positions of valid messages, one per id, in input order except that each feed's messages
+/// are put in sequence order (over the input positions that feed occupies).
+fn accepted_in_order(msgs: &[Message], results: &[Result<(), ValidationError>]) -> Vec<usize> {
+    let mut seen = HashSet::new();
+    let ok: Vec<usize> = (0..msgs.len())
+        .filter(|&k| results[k].is_ok() && seen.insert(msgs[k].id()))
+        .collect();
+    let mut by_feed: HashMap<FeedId, Vec<usize>> = HashMap::new();
+    for &k in &ok {
+        by_feed.entry(msgs[k].author()).or_default().push(k);
+    }
+    let mut placed = vec![usize::MAX; msgs.len()];
+    for positions in by_feed.into_values() {
+        let mut by_seq = positions.clone();
+        by_seq.sort_by_key(|&k| msgs[k].sequence());
+        for (slot, k) in positions.into_iter().zip(by_seq) {
+            placed[slot] = k;
+        }
+    }
+    ok.iter().map(|&slot| placed[slot]).collect()
+}
+
+/// Turns a validation error into an outcome: a copy of a message appended in this batch is
+/// already present; an older sequence whose id is not stored is a fork.
+fn classify(e: ValidationError, msg: &Message, appended: &HashSet<MsgId>) -> Outcome {
+    if appended.contains(&msg.id()) {
+        return Outcome::AlreadyPresent;
+    }
+    match e {
+        ValidationError::Old { .. } | ValidationError::Duplicate { .. } => {
+            Outcome::Rejected(ValidationError::Fork {
+                sequence: msg.sequence(),
+                detail: format!(
+                    "{} differs from the message stored at this sequence",
+                    msg.id()
+                ),
+            })
+        }
+        other => Outcome::Rejected(other),
+    }
+}
+
+/// The log record of a message (see `record.rs`).
+pub(crate) fn encode_record(msg: &Message, received: f64) -> Vec<u8> {
+    let header = Header {
+        id: msg.id(),
+        author: msg.author(),
+        sequence: msg.sequence(),
+        claimed: msg.timestamp(),
+        received,
+        encrypted: msg.is_encrypted(),
+        content_type: msg.content_type(),
+    };
+    record::encode(&header, msg.to_compact_json().as_bytes())
+}

@@ -1,0 +1,69 @@
+//! Helpers shared by the views integration tests: fixtures as parsed messages.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of these helpers"
+)]
+
+use sluice_msg::Message;
+use sluice_msg::VerifyMode;
+use sluice_views::{Db, Outcome};
+
+/// The small fixture's lines (1,000 messages, 10 authors).
+pub fn small_jsonl() -> Vec<u8> {
+    std::fs::read(sluice_tests::data_dir().join("small/msgs.jsonl")).expect("small fixture")
+}
+
+/// The medium fixture's lines (100,000 messages), or None when the shared data is absent.
+pub fn medium_jsonl() -> Option<Vec<u8>> {
+    sluice_tests::shared_fixture("fixtures/medium/msgs.jsonl.zst")
+}
+
+/// Parses `{key,value,timestamp}` lines into messages with their receive timestamps.
+pub fn entries(jsonl: &[u8]) -> Vec<(Message, Option<f64>)> {
+    jsonl
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(l).expect("fixture line is JSON");
+            Message::from_entry(v).expect("fixture message parses")
+        })
+        .collect()
+}
+
+/// The raw JSON lines, as values.
+pub fn lines(jsonl: &[u8]) -> Vec<serde_json::Value> {
+    jsonl
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("fixture line is JSON"))
+        .collect()
+}
+
+/// Adds everything in batches with `chain` verification; asserts each message was appended.
+pub fn load(db: &Db, entries: Vec<(Message, Option<f64>)>, batch: usize) {
+    let mut rest = entries;
+    while !rest.is_empty() {
+        let tail = rest.split_off(batch.min(rest.len()));
+        let outcomes = db
+            .add_batch_received(rest, VerifyMode::Chain)
+            .expect("add_batch");
+        for o in &outcomes {
+            assert!(matches!(o, Outcome::Appended(_)), "not appended: {o:?}");
+        }
+        rest = tail;
+    }
+}
+
+/// Adds everything; each message must be appended or already present.
+pub fn load_remaining(db: &Db, entries: Vec<(Message, Option<f64>)>) {
+    let outcomes = db
+        .add_batch_received(entries, VerifyMode::Chain)
+        .expect("add_batch");
+    for o in &outcomes {
+        assert!(
+            matches!(o, Outcome::Appended(_) | Outcome::AlreadyPresent),
+            "refused: {o:?}"
+        );
+    }
+}

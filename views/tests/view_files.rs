@@ -1,0 +1,84 @@
+//! A corrupt, truncated or outdated view file is detected on open and only that view is
+//! rebuilt from the log; the others load from their files.
+
+mod common;
+
+use std::path::Path;
+
+use sluice_views::{Db, viewfile};
+
+fn store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path()).expect("open");
+    common::load(&db, common::entries(&common::small_jsonl()), 200);
+    dir
+}
+
+fn view_path(dir: &Path, name: &str) -> std::path::PathBuf {
+    viewfile::path_of(&dir.join("views"), name)
+}
+
+/// Reopens, and checks that exactly `broken` was rebuilt (for a reason containing `why`)
+/// and that every view agrees with the log.
+fn check(dir: &Path, broken: &str, why: &str) {
+    let db = Db::open(dir).expect("reopen");
+    for info in db.view_info() {
+        if info.name == broken {
+            let reason = info.rebuilt_because.expect("the damaged view was rebuilt");
+            assert!(reason.contains(why), "{broken}: {reason}");
+        } else {
+            assert_eq!(info.rebuilt_because, None, "{} was rebuilt too", info.name);
+        }
+    }
+    assert!(
+        db.check_views()
+            .expect("check")
+            .iter()
+            .all(|c| c.matches_log)
+    );
+    drop(db);
+    let db = Db::open(dir).expect("reopen after rebuild");
+    assert!(
+        db.view_info().iter().all(|i| i.rebuilt_because.is_none()),
+        "the rebuilt view was not rewritten"
+    );
+}
+
+#[test]
+fn flipped_byte_rebuilds_that_view_only() {
+    let dir = store();
+    let path = view_path(dir.path(), "feeds");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&path, bytes).expect("write");
+    check(dir.path(), "feeds", "checksum");
+}
+
+#[test]
+fn truncated_file_rebuilds_that_view_only() {
+    let dir = store();
+    let path = view_path(dir.path(), "keys");
+    let bytes = std::fs::read(&path).expect("read");
+    std::fs::write(&path, &bytes[..bytes.len() - 7]).expect("write");
+    check(dir.path(), "keys", "length");
+}
+
+#[test]
+fn empty_and_missing_files_rebuild() {
+    let dir = store();
+    std::fs::write(view_path(dir.path(), "types"), b"").expect("write");
+    check(dir.path(), "types", "header");
+    std::fs::remove_file(view_path(dir.path(), "keys")).expect("remove");
+    check(dir.path(), "keys", "missing");
+}
+
+#[test]
+fn version_change_rebuilds_that_view_only() {
+    let dir = store();
+    let path = view_path(dir.path(), "types");
+    let loaded = viewfile::load(&dir.path().join("views"), "types", 1).expect("good file");
+    let older = viewfile::encode("types", 0, loaded.since, &loaded.payload);
+    std::fs::write(&path, older).expect("write");
+    check(dir.path(), "types", "version 0");
+}
