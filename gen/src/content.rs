@@ -148,7 +148,7 @@ fn reply_fields(world: &World<'_>, rng: &mut ChaCha8Rng, c: &mut Map<String, Val
 
 /// One to four mentions of feeds, blobs, channels or earlier messages.
 fn mentions(world: &World<'_>, rng: &mut ChaCha8Rng) -> Value {
-    let count = rng.gen_range(1..5);
+    let count = rng.gen_range(1..6);
     let list = (0..count).map(|_| mention(world, rng)).collect();
     Value::Array(list)
 }

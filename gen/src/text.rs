@@ -190,7 +190,7 @@ pub(crate) fn post_text(rng: &mut ChaCha8Rng) -> String {
         if p > 0 {
             out.push_str("\n\n");
         }
-        let sentences = 1 + rng.gen_range(0..6) * rng.gen_range(0..3);
+        let sentences = 1 + rng.gen_range(0..8) * rng.gen_range(0..3);
         for s in 0..sentences {
             if s > 0 {
                 out.push(' ');
@@ -210,7 +210,7 @@ pub(crate) fn blob_ref(rng: &mut ChaCha8Rng) -> String {
 
 /// Encrypted content: canonical base64 of random bytes (the shape of a private-box) + `.box`.
 pub(crate) fn private_box(rng: &mut ChaCha8Rng) -> String {
-    let len = 24 + 16 + 33 * rng.gen_range(1..8) + rng.gen_range(16..1200);
+    let len = 24 + 16 + 33 * rng.gen_range(1..8) + rng.gen_range(100..1800);
     let mut bytes = vec![0u8; len];
     rng.fill_bytes(&mut bytes);
     format!("{}.box", STANDARD.encode(bytes))
