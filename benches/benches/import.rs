@@ -54,7 +54,11 @@ fn read_only(c: &mut Criterion) {
     ] {
         let Some(bytes) = medium(file) else { continue };
         group.throughput(Throughput::Bytes(bytes.len() as u64));
-        let frames = || Reader::with_format(format, Cursor::new(bytes)).map(black_box).count();
+        let frames = || {
+            Reader::with_format(format, Cursor::new(bytes))
+                .map(black_box)
+                .count()
+        };
         group.bench_function(name, |b| b.iter(frames));
     }
     group.finish();
