@@ -104,6 +104,16 @@ impl Db {
 
     /// [`Db::open`] with options.
     pub fn open_with(dir: impl AsRef<Path>, opts: DbOptions) -> Result<Self, Error> {
+        Self::open_with_progress(dir, opts, &mut |_| {})
+    }
+
+    /// [`Db::open_with`], reporting the progress of rebuilding or catching up views (a view
+    /// whose file was unusable is rebuilt from the start of the log; see [`Db::view_info`]).
+    pub fn open_with_progress(
+        dir: impl AsRef<Path>,
+        opts: DbOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Self, Error> {
         let dir = dir.as_ref().to_path_buf();
         let views = dir.join("views");
         std::fs::create_dir_all(&views).map_err(|source| Error::Dir {
@@ -111,7 +121,7 @@ impl Db {
             source,
         })?;
         let log = Log::open(dir.join("log"))?;
-        Self::assemble(dir, log, false, opts)
+        Self::assemble(dir, log, false, opts, progress)
     }
 
     /// Opens an existing database without writing anything: views load from their files
@@ -125,10 +135,16 @@ impl Db {
     pub fn open_read_only_with(dir: impl AsRef<Path>, opts: DbOptions) -> Result<Self, Error> {
         let dir = dir.as_ref().to_path_buf();
         let log = Log::open_read_only(dir.join("log"))?;
-        Self::assemble(dir, log, true, opts)
+        Self::assemble(dir, log, true, opts, &mut |_| {})
     }
 
-    fn assemble(dir: PathBuf, log: Log, read_only: bool, opts: DbOptions) -> Result<Self, Error> {
+    fn assemble(
+        dir: PathBuf,
+        log: Log,
+        read_only: bool,
+        opts: DbOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Self, Error> {
         let db = Self {
             dir,
             log,
@@ -145,14 +161,22 @@ impl Db {
             hub: Hub::default(),
         };
         let end = db.log.end();
+        let mut rebuilding = false;
         for slot in db.slots() {
             if let Some(why) = slot.load(&db.views_dir(), end) {
                 report_rebuild(slot.name(), &why);
+                rebuilding |= why != Unusable::Missing;
             }
         }
         db.catch_up_to(end, &mut |p| {
-            tracing::debug!(done = p.done, total = p.total, "catching up views")
+            if rebuilding {
+                tracing::info!(done = p.done, total = p.total, "rebuilding views");
+            }
+            progress(p);
         })?;
+        if rebuilding {
+            db.persist_views()?;
+        }
         Ok(db)
     }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use sluice_views::{Db, viewfile};
+use sluice_views::{Db, DbOptions, viewfile};
 
 fn store() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -21,7 +21,15 @@ fn view_path(dir: &Path, name: &str) -> std::path::PathBuf {
 /// Reopens, and checks that exactly `broken` was rebuilt (for a reason containing `why`)
 /// and that every view agrees with the log.
 fn check(dir: &Path, broken: &str, why: &str) {
-    let db = Db::open(dir).expect("reopen");
+    let mut reports = Vec::new();
+    let db = Db::open_with_progress(dir, DbOptions::default(), &mut |p| reports.push(p))
+        .expect("reopen");
+    let last = reports.last().expect("the rebuild reported progress");
+    assert_eq!((last.done, last.total), (db.end(), db.end()));
+    assert!(
+        last.records >= 1000,
+        "the broken view was rebuilt from the start"
+    );
     for info in db.view_info() {
         if info.name == broken {
             let reason = info.rebuilt_because.expect("the damaged view was rebuilt");
