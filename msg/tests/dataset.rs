@@ -11,7 +11,11 @@ fn verdict(case: &Value) -> Result<Message, ValidationError> {
         _ => return Err(ValidationError::HmacKey),
     };
     let state = case["state"].as_object().map(|s| FeedState {
-        id: s["id"].as_str().expect("state id").parse().expect("state id is a msg id"),
+        id: s["id"]
+            .as_str()
+            .expect("state id")
+            .parse()
+            .expect("state id is a msg id"),
         sequence: s["sequence"].as_u64().expect("state sequence"),
         timestamp: s.get("timestamp").and_then(Value::as_f64).unwrap_or(0.0),
     });
@@ -30,13 +34,21 @@ fn every_dataset_case_matches_js() {
         let want = case["valid"].as_bool().unwrap();
         let got = verdict(case);
         if got.is_ok() != want {
-            failures.push(format!("case {i}: want valid={want}, got {got:?}; js error {}", case["error"]));
+            failures.push(format!(
+                "case {i}: want valid={want}, got {got:?}; js error {}",
+                case["error"]
+            ));
         }
         if let (Ok(msg), Some(id)) = (&got, case["id"].as_str()) {
             assert_eq!(msg.id().to_string(), id, "case {i}: id");
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

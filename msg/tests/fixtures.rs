@@ -29,7 +29,12 @@ fn check(jsonl: &[u8], expected: usize, mode: VerifyMode) {
         .enumerate()
         .filter_map(|(i, v)| v.as_ref().err().map(|e| format!("{}: {e}", msgs[i].id())))
         .collect();
-    assert!(bad.is_empty(), "{} invalid, first: {:?}", bad.len(), bad.first());
+    assert!(
+        bad.is_empty(),
+        "{} invalid, first: {:?}",
+        bad.len(),
+        bad.first()
+    );
 }
 
 #[test]
