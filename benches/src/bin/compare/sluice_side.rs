@@ -1,0 +1,306 @@
+//! The sluice side: one phase in this (child) process through the `sluice_views::Db` API,
+//! printing one JSON line like `benches/compare/ssb-db2.js` does.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use sluice_msg::{FeedId, Message, MsgId, VerifyMode};
+use sluice_views::{Db, Outcome};
+
+use crate::Result;
+use crate::child::Memory;
+use crate::rawlog::{self, RawLogParams};
+
+/// Messages handed to one `Db::add_batch` call during import and migration.
+const BATCH: usize = 10_000;
+
+/// Arguments of `compare phase NAME …` (the runner passes them).
+#[derive(Debug, Args)]
+pub struct PhaseArgs {
+    /// import, migrate, reindex, queries, open or rawlog.
+    name: String,
+    /// The store (or scratch) folder.
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long)]
+    jsonl: Option<PathBuf>,
+    #[arg(long)]
+    log_offset: Option<PathBuf>,
+    /// The query targets written by the runner.
+    #[arg(long)]
+    targets: Option<PathBuf>,
+    /// Timed runs of each query (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
+    #[arg(long, default_value_t = 600)]
+    size: usize,
+    #[arg(long, default_value_t = 10_000)]
+    gets: usize,
+}
+
+/// Runs the phase and prints its result line.
+pub fn run_phase(args: &PhaseArgs) -> Result<()> {
+    let out = match args.name.as_str() {
+        "import" => import(
+            args,
+            need(&args.jsonl, "--jsonl")?,
+            VerifyMode::Full,
+            "import",
+        ),
+        "migrate" => import(
+            args,
+            need(&args.log_offset, "--log-offset")?,
+            VerifyMode::Chain,
+            "migrate",
+        ),
+        "reindex" => reindex(args),
+        "queries" => queries(args),
+        "open" => open(args),
+        "rawlog" => rawlog::run(
+            &args.dir,
+            RawLogParams {
+                records: args.records,
+                size: args.size,
+                gets: args.gets,
+            },
+        ),
+        other => Err(format!("unknown phase {other}")),
+    }?;
+    let mut line = json!({"system": "sluice", "phase": args.name, "memory": own_memory()});
+    merge(&mut line, out);
+    println!("{line}");
+    Ok(())
+}
+
+fn need<'a>(p: &'a Option<PathBuf>, flag: &str) -> Result<&'a Path> {
+    p.as_deref()
+        .ok_or_else(|| format!("this phase needs {flag}"))
+}
+
+fn merge(line: &mut Value, out: Value) {
+    if let (Some(l), Value::Object(o)) = (line.as_object_mut(), out) {
+        l.extend(o);
+    }
+}
+
+fn own_memory() -> Memory {
+    Memory::parse(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The log files of a sluice store (for bytes-on-disk).
+pub fn log_files(store: &Path) -> Vec<PathBuf> {
+    vec![store.join("log")]
+}
+
+/// Totals of one import.
+#[derive(Debug, Default)]
+struct Tally {
+    appended: u64,
+    present: u64,
+    rejected: u64,
+    unreadable: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Appended(_) => self.appended += 1,
+            Outcome::AlreadyPresent => self.present += 1,
+            other => {
+                self.rejected += 1;
+                self.first_error.get_or_insert_with(|| format!("{other:?}"));
+            }
+        }
+    }
+
+    fn bad(&mut self, e: String) {
+        self.unreadable += 1;
+        self.first_error.get_or_insert(e);
+    }
+}
+
+/// A store record `{key, value, timestamp}` (or a bare value) as a message and its receive time.
+fn to_message(record: Value) -> std::result::Result<(Message, Option<f64>), String> {
+    let (value, received) = match record {
+        Value::Object(mut o) if o.contains_key("value") => {
+            let ts = o.get("timestamp").and_then(Value::as_f64);
+            (o.remove("value").unwrap_or_default(), ts)
+        }
+        bare => (bare, None),
+    };
+    Message::from_value(value)
+        .map(|m| (m, received))
+        .map_err(err)
+}
+
+/// Reads any store file sluice-import knows, validates (in parallel) and adds it in batches.
+fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Result<Value> {
+    let t = Instant::now();
+    let db = Db::open(&args.dir).map_err(err)?;
+    let mut reader = sluice_import::open(file).map_err(err)?;
+    let mut tally = Tally::default();
+    loop {
+        let chunk: Vec<_> = reader.by_ref().take(BATCH).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        add_chunk(&db, chunk, mode, &mut tally)?;
+    }
+    drop(db);
+    let total = ms(t);
+    Ok(json!({
+        "rows": {format!("{phase}.ms"): total},
+        "info": {"mode": format!("{mode:?}"), "appended": tally.appended, "present": tally.present,
+                 "rejected": tally.rejected, "unreadable": tally.unreadable,
+                 "first_error": tally.first_error},
+    }))
+}
+
+fn add_chunk(
+    db: &Db,
+    chunk: Vec<std::result::Result<sluice_import::Entry, sluice_import::ReadError>>,
+    mode: VerifyMode,
+    tally: &mut Tally,
+) -> Result<()> {
+    let parsed: Vec<_> = chunk
+        .into_par_iter()
+        .map(|e| {
+            e.map_err(err)
+                .and_then(|e| e.into_value().map_err(err))
+                .and_then(to_message)
+        })
+        .collect();
+    let mut msgs = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        match p {
+            Ok(m) => msgs.push(m),
+            Err(e) => tally.bad(e),
+        }
+    }
+    for outcome in db.add_batch_received(msgs, mode).map_err(err)? {
+        tally.count(&outcome);
+    }
+    Ok(())
+}
+
+/// Deletes the views and reopens: `Db::open` rebuilds every view from the log.
+fn reindex(args: &PhaseArgs) -> Result<Value> {
+    let views = args.dir.join("views");
+    if views.exists() {
+        std::fs::remove_dir_all(&views).map_err(|e| format!("remove {}: {e}", views.display()))?;
+    }
+    let t = Instant::now();
+    let db = Db::open(&args.dir).map_err(err)?;
+    let rebuilt = ms(t);
+    db.persist_views().map_err(err)?;
+    let total = ms(t);
+    Ok(json!({"rows": {"reindex.ms": total}, "info": {"rebuild_in_memory_ms": rebuilt}}))
+}
+
+/// The query targets, parsed.
+struct Targets {
+    author: FeedId,
+    latest_key: MsgId,
+    keys: Vec<MsgId>,
+}
+
+fn read_targets(args: &PhaseArgs) -> Result<Targets> {
+    let path = need(&args.targets, "--targets")?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(err)?;
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let keys: Vec<MsgId> = v["keys"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|k| k.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    Ok(Targets {
+        author: s("author").parse().map_err(|e| format!("author: {e}"))?,
+        latest_key: *keys.first().ok_or("targets have no keys")?,
+        keys,
+    })
+}
+
+/// One query: runs it and returns the size of its answer.
+type Query = fn(&Db, &Targets) -> Result<usize>;
+
+fn query_defs() -> Vec<(&'static str, Query)> {
+    vec![
+        ("author_feed", |db, t| {
+            Ok(touch(
+                db.feed(&t.author, 1, usize::MAX, false).map_err(err)?,
+            ))
+        }),
+        ("latest_posts", |db, _| {
+            Ok(touch(db.latest("post", 50).map_err(err)?))
+        }),
+        ("get_1000", |db, t| get_all(db, &t.keys)),
+    ]
+}
+
+/// Reads every answer's JSON bytes, as a caller would (answers are zero-copy views).
+fn touch(msgs: Vec<sluice_views::MsgRef<'_>>) -> usize {
+    let bytes: usize = msgs.iter().map(|m| m.value_json().len()).sum();
+    std::hint::black_box(bytes);
+    msgs.len()
+}
+
+fn get_all(db: &Db, keys: &[MsgId]) -> Result<usize> {
+    let mut found = 0;
+    for k in keys {
+        if let Some(m) = db.get(k).map_err(err)? {
+            std::hint::black_box(m.value_json().len());
+            found += 1;
+        }
+    }
+    Ok(found)
+}
+
+fn queries(args: &PhaseArgs) -> Result<Value> {
+    let targets = read_targets(args)?;
+    let db = Db::open(&args.dir).map_err(err)?;
+    let mut rows = serde_json::Map::new();
+    let mut sizes = serde_json::Map::new();
+    for (name, q) in query_defs() {
+        sizes.insert(name.into(), json!(q(&db, &targets)?)); // warm-up
+        let mut times = Vec::with_capacity(args.iters);
+        for _ in 0..args.iters {
+            let t = Instant::now();
+            q(&db, &targets)?;
+            times.push(ms(t));
+        }
+        rows.insert(
+            format!("query.{name}.ms"),
+            json!(crate::stats::median(&times)),
+        );
+    }
+    Ok(json!({"rows": rows, "info": {"answer_sizes": sizes, "iters": args.iters}}))
+}
+
+fn open(args: &PhaseArgs) -> Result<Value> {
+    let targets = read_targets(args)?;
+    let t = Instant::now();
+    let db = Db::open(&args.dir).map_err(err)?;
+    let got = db.get(&targets.latest_key).map_err(err)?.is_some();
+    let first_get = ms(t);
+    let posts = db.latest("post", 50).map_err(err)?.len();
+    let first_query = ms(t);
+    Ok(json!({
+        "rows": {"open.first_get_ms": first_get, "open.first_query_ms": first_query},
+        "info": {"got": got, "posts": posts},
+    }))
+}
