@@ -73,30 +73,42 @@ pub fn path_matches(path: &str, filter: &str) -> bool {
 
 /// Every (ref, path) link in a content object, each pair once, in document order.
 pub fn links(content: &Value) -> Vec<(Ref, String)> {
-    let mut out = Vec::new();
-    walk(content, &mut String::new(), &mut out);
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|(r, p)| seen.insert((Target::of(r), p.clone())));
+    let mut out: Vec<(Ref, String)> = Vec::new();
+    walk(content, &mut Vec::new(), &mut |r, path| {
+        let path = path.join(".");
+        if !out.iter().any(|(r2, p2)| *r2 == r && *p2 == path) {
+            out.push((r, path));
+        }
+    });
     out
 }
 
-fn walk(v: &Value, path: &mut String, out: &mut Vec<(Ref, String)>) {
+/// Parses a whole string as a ref, rejecting by length and sigil before decoding.
+fn as_ref(s: &str) -> Option<Ref> {
+    const FEED_LEN: usize = 53; // '@' + 44 base64 chars + ".ed25519"
+    const HASH_LEN: usize = 52; // '%' or '&' + 44 base64 chars + ".sha256"
+    let plausible = match s.as_bytes().first() {
+        Some(b'@') => s.len() == FEED_LEN,
+        Some(b'%' | b'&') => s.len() == HASH_LEN,
+        _ => false,
+    };
+    if plausible { s.parse().ok() } else { None }
+}
+
+/// Calls `found` with each ref string and the object keys above it (array levels skipped).
+fn walk<'v>(v: &'v Value, path: &mut Vec<&'v str>, found: &mut impl FnMut(Ref, &[&'v str])) {
     match v {
         Value::String(s) => {
-            if let Ok(r) = s.parse::<Ref>() {
-                out.push((r, path.clone()));
+            if let Some(r) = as_ref(s) {
+                found(r, path);
             }
         }
-        Value::Array(items) => items.iter().for_each(|x| walk(x, path, out)),
+        Value::Array(items) => items.iter().for_each(|x| walk(x, path, found)),
         Value::Object(map) => {
             for (k, x) in map {
-                let len = path.len();
-                if len > 0 {
-                    path.push('.');
-                }
-                path.push_str(k);
-                walk(x, path, out);
-                path.truncate(len);
+                path.push(k);
+                walk(x, path, found);
+                path.pop();
             }
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}

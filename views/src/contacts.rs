@@ -243,17 +243,15 @@ impl Contacts {
     /// feed reached, with its distance (≥ 0) or, for blocked/unfollowed feeds, a negative value.
     /// The origin is always present with 0.
     pub fn hops(&self, origin: &FeedId, max: u32) -> BTreeMap<FeedId, i32> {
-        let mut out = BTreeMap::from([(*origin, 0)]);
         let Some(&start) = self.index.get(origin) else {
-            return out;
+            return BTreeMap::from([(*origin, 0)]);
         };
         let dist = self.hop_values(start, i32::try_from(max).unwrap_or(i32::MAX));
-        out.extend(
-            dist.iter()
-                .enumerate()
-                .filter_map(|(i, d)| Some((self.feeds[i], (*d)?))),
-        );
-        out
+        let reached = dist
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| Some((self.feeds[i], (*d)?)));
+        reached.collect()
     }
 
     /// Level-by-level fixpoint of the ssb-friends rules over interned nodes.
