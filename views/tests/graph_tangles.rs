@@ -1,0 +1,117 @@
+//! SIP-009 named tangles and threads through `View::apply`: forks, merges, unknown and invalid
+//! ancestry, late arrivals, and independence of threads and named tangles on one root.
+
+use serde_json::{Value, json};
+use sluice_msg::{FeedId, MsgId};
+use sluice_views::tangles::{TangleAnswer, Tangles};
+use sluice_views::view::{Indexed, View};
+
+fn id(n: u8) -> MsgId {
+    MsgId([n; 32])
+}
+
+/// Applies message `n` (offset `n`, claimed timestamp `ts`) with `content`.
+fn apply(t: &mut Tangles, n: u8, ts: f64, content: &Value) {
+    t.apply(&Indexed {
+        offset: u64::from(n),
+        id: id(n),
+        author: FeedId([200; 32]),
+        sequence: u64::from(n) + 1,
+        timestamp: ts,
+        received: ts,
+        content_type: content["type"].as_str(),
+        encrypted: false,
+        content: Some(content),
+    });
+}
+
+/// Content of a message in tangle `g` rooted at message 0 with the given previous.
+fn in_g(previous: &[u8]) -> Value {
+    let prev: Vec<String> = previous.iter().map(|&p| id(p).to_string()).collect();
+    json!({"type": "gathering", "tangles": {"g": {"root": id(0).to_string(), "previous": prev}}})
+}
+
+fn g(t: &Tangles) -> TangleAnswer {
+    t.tangle(&id(0), Some("g"), Some(0))
+}
+
+#[test]
+fn named_tangle_with_forks_merges_unknown_and_invalid_ancestry() {
+    let mut t = Tangles::new();
+    apply(
+        &mut t,
+        0,
+        0.0,
+        &json!({"type": "gathering", "tangles": {"g": {"root": null, "previous": null}}}),
+    );
+    apply(&mut t, 1, 5.0, &in_g(&[0]));
+    apply(&mut t, 2, 9.0, &in_g(&[1])); // fork A
+    apply(&mut t, 3, 7.0, &in_g(&[1])); // fork B, earlier clock: ordered first
+    apply(&mut t, 4, 8.0, &in_g(&[2, 3])); // merge
+    apply(&mut t, 5, 8.0, &in_g(&[4, 42])); // 42 unknown: 5 waits
+    let bad =
+        json!({"type": "x", "tangles": {"g": {"root": id(0).to_string(), "previous": "nope"}}});
+    apply(&mut t, 6, 1.0, &bad); // invalid: never joins
+    apply(&mut t, 7, 1.0, &in_g(&[6])); // downstream of the invalid one
+    apply(&mut t, 8, 1.0, &in_g(&[5])); // downstream of the waiting one
+    assert_eq!(
+        g(&t),
+        TangleAnswer {
+            members: vec![0, 1, 3, 2, 4],
+            tips: vec![4]
+        }
+    );
+    apply(&mut t, 42, 2.0, &in_g(&[1])); // the unknown ancestor arrives late
+    assert_eq!(
+        g(&t),
+        TangleAnswer {
+            members: vec![0, 1, 42, 3, 2, 4, 5, 8],
+            tips: vec![8]
+        }
+    );
+    assert_eq!(
+        t.claimants(&id(0), Some("g")),
+        vec![1, 2, 3, 4, 5, 7, 8, 42]
+    );
+    // The thread and other names on the same root are separate tangles.
+    assert_eq!(
+        t.tangle(&id(0), None, Some(0)),
+        TangleAnswer {
+            members: vec![0],
+            tips: vec![0]
+        }
+    );
+    assert_eq!(
+        t.tangle(&id(0), Some("other"), None),
+        TangleAnswer::default()
+    );
+}
+
+#[test]
+fn thread_replies_before_root_join_when_it_arrives() {
+    let mut t = Tangles::new();
+    let reply =
+        |branch: Value| json!({"type": "post", "root": id(0).to_string(), "branch": branch});
+    apply(&mut t, 1, 3.0, &reply(json!(id(0).to_string())));
+    apply(&mut t, 2, 4.0, &reply(json!([id(1).to_string()])));
+    apply(&mut t, 3, 2.0, &reply(Value::Null));
+    assert_eq!(
+        t.tangle(&id(0), None, None),
+        TangleAnswer::default(),
+        "no root yet"
+    );
+    apply(
+        &mut t,
+        0,
+        1.0,
+        &json!({"type": "post", "text": "the root, stored last"}),
+    );
+    let answer = t.tangle(&id(0), None, Some(0));
+    assert_eq!(
+        answer,
+        TangleAnswer {
+            members: vec![0, 3, 1, 2],
+            tips: vec![3, 2]
+        }
+    );
+}
