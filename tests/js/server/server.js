@@ -1,0 +1,78 @@
+// Starts a real ssb-server 16 for sluice's interop tests.
+//
+//   node server.js --dir DIR --port PORT [--seed HEX32] [--publish N] [--follow @id.ed25519]...
+//
+// Listens on 127.0.0.1:PORT only (no LAN discovery, no websockets), publishes N posts on its
+// own feed, follows the given feeds, prints one JSON ready line
+//   {"ready":true,"id":"@….ed25519","port":PORT,"address":"net:…~shs:…","published":N}
+// and exits when its stdin closes (so a test that dies takes the server with it).
+'use strict'
+const path = require('path')
+const minimist = require('minimist')
+const ssbKeys = require('ssb-keys')
+const Config = require('ssb-config/inject')
+
+const argv = minimist(process.argv.slice(2), { string: ['seed', 'follow', 'dir'] })
+if (!argv.dir || !argv.port) {
+  console.error('usage: node server.js --dir DIR --port PORT [--seed HEX32] [--publish N] [--follow @id]')
+  process.exit(2)
+}
+const port = Number(argv.port)
+const keys = argv.seed
+  ? ssbKeys.generate('ed25519', Buffer.from(argv.seed, 'hex'))
+  : ssbKeys.generate()
+const follows = [].concat(argv.follow || [])
+const publishCount = Number(argv.publish || 0)
+
+const config = Config('ssb-sluice-interop', {
+  path: path.resolve(argv.dir),
+  keys,
+  host: '127.0.0.1',
+  port,
+  connections: {
+    incoming: { net: [{ scope: ['device', 'local'], host: '127.0.0.1', port, transform: 'shs' }] },
+    outgoing: { net: [{ transform: 'shs' }] }
+  },
+  gossip: { connections: 2, local: false, friends: true, seed: false, global: false },
+  replicate: { legacy: true },
+  logging: { level: 'error' }
+})
+
+const createSsbServer = require('ssb-server')
+  .use(require('ssb-master'))
+  .use(require('ssb-gossip'))
+  .use(require('ssb-replicate'))
+  .use(require('ssb-friends'))
+  .use(require('ssb-blobs'))
+  .use(require('ssb-ebt'))
+
+const sbot = createSsbServer(config)
+
+function publishAll (i, done) {
+  if (i >= publishCount) return done()
+  sbot.publish({ type: 'post', text: 'interop message ' + (i + 1) }, (err) => {
+    if (err) return done(err)
+    publishAll(i + 1, done)
+  })
+}
+
+function followAll (i, done) {
+  if (i >= follows.length) return done()
+  sbot.publish({ type: 'contact', contact: follows[i], following: true }, (err) => {
+    if (err) return done(err)
+    followAll(i + 1, done)
+  })
+}
+
+publishAll(0, (err) => {
+  if (err) throw err
+  followAll(0, (err) => {
+    if (err) throw err
+    const ready = { ready: true, id: sbot.id, port, address: sbot.getAddress(), published: publishCount }
+    process.stdout.write(JSON.stringify(ready) + '\n')
+  })
+})
+
+process.stdin.resume()
+process.stdin.on('end', () => sbot.close(() => process.exit(0)))
+process.stdin.on('error', () => sbot.close(() => process.exit(0)))
