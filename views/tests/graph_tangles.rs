@@ -115,3 +115,77 @@ fn thread_replies_before_root_join_when_it_arrives() {
         }
     );
 }
+
+/// A tiny deterministic generator (64-bit LCG), so the model test needs no dependency.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Naive model: members are found by repeated scans; the order repeatedly takes the ready
+/// message with the smallest (timestamp, id).
+fn model(dag: &[(u8, f64, Vec<u8>)]) -> TangleAnswer {
+    let mut done = vec![0u8];
+    let mut left: Vec<&(u8, f64, Vec<u8>)> = dag.iter().collect();
+    loop {
+        let ready = left
+            .iter()
+            .filter(|(_, _, ps)| ps.iter().all(|p| done.contains(p)));
+        let pick = ready.min_by(|a, b| a.1.total_cmp(&b.1).then(id(a.0).cmp(&id(b.0))));
+        let Some(&&(n, _, _)) = pick else { break };
+        done.push(n);
+        left.retain(|x| x.0 != n);
+    }
+    let pointed = |m: u8| {
+        dag.iter()
+            .any(|(n, _, ps)| done.contains(n) && ps.contains(&m))
+    };
+    let tips = done
+        .iter()
+        .copied()
+        .filter(|&m| !pointed(m))
+        .map(u64::from)
+        .collect();
+    TangleAnswer {
+        members: done.iter().map(|&m| u64::from(m)).collect(),
+        tips,
+    }
+}
+
+/// Random DAGs (forks, merges, unknown parents, equal timestamps) applied in random orders
+/// give the model's answer.
+#[test]
+fn random_dags_in_random_arrival_orders_match_the_model() {
+    let mut rng = Lcg(7);
+    for _ in 0..200 {
+        let n = 2 + rng.below(40) as u8;
+        let dag: Vec<(u8, f64, Vec<u8>)> = (1..n)
+            .map(|m| {
+                let parents = (0..1 + rng.below(3)).map(|_| rng.below(u64::from(m)) as u8);
+                let mut ps: Vec<u8> = parents.collect();
+                if rng.below(15) == 0 {
+                    ps.push(200 + rng.below(50) as u8); // never arrives
+                }
+                ps.dedup();
+                (m, rng.below(6) as f64, ps)
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..dag.len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut t = Tangles::new();
+        for &i in &order {
+            let (m, ts, ps) = &dag[i];
+            apply(&mut t, *m, *ts, &in_g(ps));
+        }
+        assert_eq!(g(&t), model(&dag), "dag {dag:?} order {order:?}");
+    }
+}
