@@ -1,0 +1,398 @@
+//! The import pipeline: read entries (a reader thread), parse them in parallel batches, store
+//! each batch with `Db::add_batch_received`, hold messages whose feed predecessor has not been
+//! seen yet and retry them once it is stored, and tally the outcomes.
+//!
+//! Memory stays bounded: at most [`CHANNEL`] + 1 batches of [`BATCH`] entries are in flight,
+//! plus at most [`GAP_CAP`] held messages.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+use rayon::prelude::*;
+use serde_json::json;
+use sluice_import::{Counts, Entry, Position, ReadError, Reader};
+use sluice_msg::{FeedId, Message, MsgId, ValidationError, VerifyMode};
+use sluice_views::{Db, Outcome};
+
+use crate::progress::Meter;
+
+/// Entries parsed and stored per `add_batch` call.
+pub const BATCH: usize = 4096;
+/// Batches read ahead of the one being stored.
+pub const CHANNEL: usize = 2;
+/// Messages held back because their feed predecessor is not stored yet. Past this, further
+/// such messages are rejected as `gap` at once (the whole file must then be re-imported
+/// after its missing messages, which a rerun does: stored messages count as present).
+pub const GAP_CAP: usize = 100_000;
+
+/// A message read from a file, not yet stored.
+struct Pending {
+    msg: Message,
+    received: Option<f64>,
+    origin: Origin,
+    /// The input's rank in this import (keeps the log in input order).
+    rank: u64,
+}
+
+/// Where an input came from: file name and position in it.
+#[derive(Clone)]
+struct Origin {
+    file: Arc<str>,
+    pos: Position,
+}
+
+/// What happened to the inputs so far.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    /// Messages stored by this run.
+    pub imported: u64,
+    /// Messages that were already stored (or repeated in the input).
+    pub present: u64,
+    /// Messages refused, by failed check (`verify`, `fork`, `gap`, …).
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Records that could not be read or parsed as JSON.
+    pub unreadable: u64,
+    /// Records deleted in the source store (ssb-db2), skipped.
+    pub deleted: u64,
+}
+
+impl Tally {
+    /// Messages refused, all reasons together.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+/// Imports files into a database (see the module docs).
+pub struct Importer<'a> {
+    db: &'a Db,
+    mode: VerifyMode,
+    held: HashMap<FeedId, Vec<Pending>>,
+    held_count: usize,
+    /// The running totals.
+    pub tally: Tally,
+    errors: Option<Box<dyn Write + 'a>>,
+    stop: Arc<AtomicBool>,
+    ranked: u64,
+}
+
+impl std::fmt::Debug for Importer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Importer")
+            .field("tally", &self.tally)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Importer<'a> {
+    /// An importer into `db`; `errors` receives one JSON line per bad input; setting `stop`
+    /// ends the import after the current batch.
+    pub fn new(
+        db: &'a Db,
+        mode: VerifyMode,
+        errors: Option<Box<dyn Write + 'a>>,
+        stop: Arc<AtomicBool>,
+    ) -> Importer<'a> {
+        Importer {
+            db,
+            mode,
+            held: HashMap::new(),
+            held_count: 0,
+            tally: Tally::default(),
+            errors,
+            stop,
+            ranked: 0,
+        }
+    }
+
+    /// Whether a stop was requested (Ctrl-C).
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Imports every entry of `reader` (named `name` in error reports), reporting progress.
+    pub fn import(&mut self, name: &str, reader: Reader, meter: &mut Meter) -> anyhow::Result<()> {
+        let file: Arc<str> = Arc::from(name);
+        let (rx, handle) = spawn_reader(reader);
+        for (chunk, bytes) in rx.iter() {
+            self.store_chunk(&file, chunk)?;
+            meter.set(bytes, &self.status());
+            if self.stopped() {
+                break;
+            }
+        }
+        drop(rx);
+        let counts = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reader thread of {name} panicked"))?;
+        self.tally.deleted += counts.deleted;
+        Ok(())
+    }
+
+    /// A one-line status for progress reports.
+    pub fn status(&self) -> String {
+        let t = &self.tally;
+        format!(
+            "{} imported, {} present, {} rejected, {} unreadable",
+            t.imported,
+            t.present,
+            t.rejected_total(),
+            t.unreadable
+        )
+    }
+
+    /// Rejects the messages still held for a missing predecessor (call after the last file).
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        let mut held: Vec<Pending> = self.held.drain().flat_map(|(_, v)| v).collect();
+        held.sort_unstable_by_key(|p| p.rank);
+        self.held_count = 0;
+        for p in held {
+            let e = ValidationError::Gap {
+                expected: self.next_seq(&p.msg.author())?,
+                found: p.msg.sequence(),
+            };
+            self.reject(&p.origin, Some(p.msg.id()), &e)?;
+        }
+        if let Some(out) = &mut self.errors {
+            out.flush().context("writing the errors file")?;
+        }
+        Ok(())
+    }
+
+    fn store_chunk(
+        &mut self,
+        file: &Arc<str>,
+        chunk: Vec<Result<Entry, ReadError>>,
+    ) -> anyhow::Result<()> {
+        let base = self.ranked;
+        self.ranked += chunk.len() as u64;
+        let parsed: Vec<Parsed> = chunk
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, e)| parse(file, e, base + i as u64))
+            .collect();
+        let mut pending = Vec::with_capacity(parsed.len());
+        for item in parsed {
+            match item {
+                Parsed::Ok(p) => pending.push(p),
+                Parsed::Unreadable(origin, e) => self.unreadable(origin.as_ref(), &e)?,
+                Parsed::Rejected(origin, e) => self.reject(&origin, None, &e)?,
+            }
+        }
+        let ready = self.split_ready(pending)?;
+        self.submit(ready)
+    }
+
+    /// Splits a batch (plus the held messages of its feeds) into the messages that can
+    /// extend their feed now (or that duplicate or fork it), in sequence order per feed, and
+    /// holds the rest until their predecessor arrives.
+    fn split_ready(&mut self, pending: Vec<Pending>) -> anyhow::Result<Vec<Pending>> {
+        let mut by_feed: HashMap<FeedId, Vec<Pending>> = HashMap::new();
+        for p in pending {
+            by_feed.entry(p.msg.author()).or_default().push(p);
+        }
+        let mut ready = Vec::new();
+        for (feed, mut msgs) in by_feed {
+            if let Some(held) = self.held.remove(&feed) {
+                self.held_count -= held.len();
+                msgs.extend(held);
+            }
+            msgs.sort_by_key(|p| p.msg.sequence());
+            let mut expected = self.next_seq(&feed)?;
+            let mut rest = Vec::new();
+            for p in msgs {
+                let seq = p.msg.sequence();
+                if seq > expected || !rest.is_empty() {
+                    rest.push(p);
+                } else {
+                    expected = expected.max(seq + 1);
+                    ready.push(p);
+                }
+            }
+            self.hold(feed, rest)?;
+        }
+        ready.sort_unstable_by_key(|p| p.rank);
+        Ok(ready)
+    }
+
+    /// The sequence that would extend `feed` as stored.
+    fn next_seq(&self, feed: &FeedId) -> anyhow::Result<u64> {
+        let state = self
+            .db
+            .latest_seq(feed)
+            .context("reading a feed's latest message")?;
+        Ok(state.map_or(1, |s| s.sequence + 1))
+    }
+
+    /// Holds messages of `feed` waiting for their predecessor, up to [`GAP_CAP`] in all.
+    fn hold(&mut self, feed: FeedId, msgs: Vec<Pending>) -> anyhow::Result<()> {
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        let room = GAP_CAP.saturating_sub(self.held_count);
+        let mut msgs = msgs;
+        let over = msgs.split_off(room.min(msgs.len()));
+        if !over.is_empty() {
+            let expected = self.next_seq(&feed)?;
+            for p in over {
+                let e = ValidationError::Gap {
+                    expected,
+                    found: p.msg.sequence(),
+                };
+                self.reject(&p.origin, Some(p.msg.id()), &e)?;
+            }
+        }
+        self.held_count += msgs.len();
+        if !msgs.is_empty() {
+            self.held.insert(feed, msgs);
+        }
+        Ok(())
+    }
+
+    /// Stores `ready` with one `add_batch` call and tallies the outcomes.
+    fn submit(&mut self, ready: Vec<Pending>) -> anyhow::Result<()> {
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let mut meta = Vec::with_capacity(ready.len());
+        let mut msgs = Vec::with_capacity(ready.len());
+        for p in ready {
+            meta.push((p.msg.id(), p.origin));
+            msgs.push((p.msg, p.received));
+        }
+        let outcomes = self
+            .db
+            .add_batch_received(msgs, self.mode)
+            .context("storing a batch of messages")?;
+        for (outcome, (id, origin)) in outcomes.into_iter().zip(meta) {
+            match outcome {
+                Outcome::Appended(_) => self.tally.imported += 1,
+                Outcome::Rejected(e) => self.reject(&origin, Some(id), &e)?,
+                _ => self.tally.present += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn reject(
+        &mut self,
+        origin: &Origin,
+        id: Option<MsgId>,
+        e: &ValidationError,
+    ) -> anyhow::Result<()> {
+        *self.tally.rejected.entry(e.check()).or_default() += 1;
+        let line = json!({
+            "file": &*origin.file,
+            "position": origin.pos.to_string(),
+            "id": id.map(|i| i.to_string()),
+            "kind": "rejected",
+            "reason": e.check(),
+            "error": e.to_string(),
+        });
+        self.write_error(&line)
+    }
+
+    fn unreadable(&mut self, origin: Option<&Origin>, e: &ReadError) -> anyhow::Result<()> {
+        self.tally.unreadable += 1;
+        tracing::debug!(error = %e, "unreadable record");
+        let line = json!({
+            "file": origin.map(|o| &*o.file),
+            "position": origin.map(|o| o.pos.to_string()),
+            "id": null,
+            "kind": "unreadable",
+            "reason": "unreadable",
+            "error": error_chain(e),
+        });
+        self.write_error(&line)
+    }
+
+    fn write_error(&mut self, line: &serde_json::Value) -> anyhow::Result<()> {
+        if let Some(out) = &mut self.errors {
+            writeln!(out, "{line}").context("writing the errors file")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error with its sources, `a: b: c`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// One entry after parsing.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "Ok is the common case; boxing it would cost an allocation per message"
+)]
+enum Parsed {
+    Ok(Pending),
+    Unreadable(Option<Origin>, ReadError),
+    Rejected(Origin, ValidationError),
+}
+
+fn parse(file: &Arc<str>, entry: Result<Entry, ReadError>, rank: u64) -> Parsed {
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(e) => {
+            let origin = e.position().map(|pos| Origin {
+                file: file.clone(),
+                pos,
+            });
+            return Parsed::Unreadable(origin, e);
+        }
+    };
+    let origin = Origin {
+        file: file.clone(),
+        pos: entry.pos,
+    };
+    let value = match entry.into_value() {
+        Ok(v) => v,
+        Err(e) => return Parsed::Unreadable(Some(origin), e),
+    };
+    match Message::from_entry(value) {
+        Ok((msg, received)) => Parsed::Ok(Pending {
+            msg,
+            received,
+            origin,
+            rank,
+        }),
+        Err(e) => Parsed::Rejected(origin, e),
+    }
+}
+
+type Chunk = (Vec<Result<Entry, ReadError>>, u64);
+
+/// Reads `reader` on its own thread in chunks of [`BATCH`] entries (with the bytes read so
+/// far); the thread ends early when the receiver is dropped, and returns the reader's counts.
+fn spawn_reader(mut reader: Reader) -> (Receiver<Chunk>, JoinHandle<Counts>) {
+    let (tx, rx) = sync_channel(CHANNEL);
+    let handle = std::thread::spawn(move || {
+        read_chunks(&mut reader, &tx);
+        reader.counts()
+    });
+    (rx, handle)
+}
+
+fn read_chunks(reader: &mut Reader, tx: &SyncSender<Chunk>) {
+    loop {
+        let chunk: Vec<_> = reader.by_ref().take(BATCH).collect();
+        if chunk.is_empty() {
+            return;
+        }
+        if tx.send((chunk, reader.bytes_read())).is_err() {
+            return;
+        }
+    }
+}
