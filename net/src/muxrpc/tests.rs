@@ -1,7 +1,7 @@
 //! muxrpc connection tests over in-memory byte streams.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -13,18 +13,19 @@ use crate::error::Error;
 #[derive(Default)]
 struct Service {
     forever_stopped: Arc<AtomicBool>,
+    forever_sent: Arc<AtomicU64>,
 }
 
 impl Handler for Service {
     fn handle(&self, req: Request) {
-        let stopped = self.forever_stopped.clone();
+        let (stopped, sent) = (self.forever_stopped.clone(), self.forever_sent.clone());
         match req.method().as_str() {
             "echo" => drop(tokio::spawn(async move {
                 req.sink.send(req.args[0].clone()).await
             })),
             "fail" => req.reject("it failed on purpose"),
             "count" => drop(tokio::spawn(count(req))),
-            "forever" => drop(tokio::spawn(forever(req, stopped))),
+            "forever" => drop(tokio::spawn(forever(req, stopped, sent))),
             "double" => drop(tokio::spawn(double(req))),
             _ => RejectAll.handle(req),
         }
@@ -39,10 +40,11 @@ async fn count(req: Request) -> crate::Result<()> {
     req.sink.end().await
 }
 
-async fn forever(req: Request, stopped: Arc<AtomicBool>) {
+async fn forever(req: Request, stopped: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
     let mut i = 0u64;
     while req.sink.send(json!(i)).await.is_ok() {
         i += 1;
+        sent.store(i, Ordering::SeqCst);
         tokio::task::yield_now().await;
     }
     stopped.store(true, Ordering::SeqCst);
@@ -301,4 +303,26 @@ async fn malformed_request_gets_an_error_reply() {
     let header_flags = header[0];
     assert_eq!(header_flags, 0b0110, "an async error reply: end flag, JSON");
     assert_eq!(&header[5..], &(-1i32).to_be_bytes());
+}
+
+#[tokio::test]
+async fn a_slow_consumer_stalls_the_sender_instead_of_buffering() {
+    let service = Service::default();
+    let sent = service.forever_sent.clone();
+    let ((rpc, _), _) = pair(service);
+    let mut source = rpc.source("forever", json!([])).await.unwrap();
+    assert_eq!(source.next().await.unwrap().unwrap(), json!(0));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let stalled_at = sent.load(Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        stalled_at,
+        "the sender waits for the reader"
+    );
+    // Bounded: the stream channel, the outgoing queue and the 4 KiB pipe, nothing more.
+    assert!(stalled_at < 1000, "{stalled_at} items in flight");
+    for i in 1..=stalled_at {
+        assert_eq!(source.next().await.unwrap().unwrap(), json!(i));
+    }
 }
