@@ -251,9 +251,13 @@ fn id_list(v: &Value) -> Option<Vec<MsgId>> {
         Value::Array(items) => items.iter().map(msg_id).collect::<Option<_>>()?,
         other => vec![msg_id(other)?],
     };
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|id| seen.insert(*id));
-    Some(out)
+    let mut unique: Vec<MsgId> = Vec::with_capacity(out.len());
+    for id in out.drain(..) {
+        if !unique.contains(&id) {
+            unique.push(id);
+        }
+    }
+    Some(unique)
 }
 
 /// The thread claim of a content object, if it has a valid one.
