@@ -40,12 +40,16 @@ pub struct Generated {
 impl Generated {
     /// The `{key,value,timestamp}` JSON line (no newline), value in canonical key order.
     pub fn json_line(&self) -> String {
-        format!(
-            "{{\"key\":\"{}\",\"value\":{},\"timestamp\":{}}}",
-            self.message.id(),
-            self.message.to_compact_json(),
-            self.received
-        )
+        let value = self.message.to_compact_json();
+        let mut line = String::with_capacity(value.len() + 96);
+        line.push_str("{\"key\":\"");
+        line.push_str(&self.message.id().to_string());
+        line.push_str("\",\"value\":");
+        line.push_str(&value);
+        line.push_str(",\"timestamp\":");
+        line.push_str(&self.received.to_string());
+        line.push('}');
+        line
     }
 }
 

@@ -10,18 +10,16 @@ use crate::generator::Generator;
 
 /// Streams every message of `generator` as `{key,value,timestamp}` JSON lines; returns the count.
 ///
-/// Lines are serialised in parallel per wave, written in order; memory holds one wave.
+/// Lines are serialised in parallel per wave and written in order (wrap `out` in a
+/// `BufWriter` for files); memory holds one wave.
 pub fn write_jsonl(generator: &mut Generator, out: &mut impl Write) -> Result<u64, GenError> {
     let mut count = 0u64;
-    let mut buf = Vec::new();
     while let Some(wave) = generator.next_wave()? {
-        let lines: Vec<String> = wave.par_iter().map(|g| g.json_line()).collect();
-        buf.clear();
+        let lines: Vec<String> = wave.into_par_iter().map(|g| g.json_line()).collect();
         for line in &lines {
-            buf.extend_from_slice(line.as_bytes());
-            buf.push(b'\n');
+            out.write_all(line.as_bytes()).map_err(GenError::Write)?;
+            out.write_all(b"\n").map_err(GenError::Write)?;
         }
-        out.write_all(&buf).map_err(GenError::Write)?;
         count += lines.len() as u64;
     }
     out.flush().map_err(GenError::Write)?;
