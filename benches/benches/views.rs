@@ -105,6 +105,11 @@ fn build_store(entries: &[(Message, Option<f64>)]) -> Store {
         db.feed(&main, 1, usize::MAX, false).expect("feed").len(),
         db.tangle(&thread, None).expect("tangle").members.len()
     );
+    for name in ["keys", "feeds", "types", "contacts", "tangles", "backlinks"] {
+        let start = Instant::now();
+        db.reindex(&[name], &mut |_| {}).expect("reindex");
+        eprintln!("views: reindex {name} alone {:?}", start.elapsed());
+    }
     let ratio = dir_size(&path.join("views")) as f64
         / std::fs::metadata(path.join("log")).expect("log").len() as f64;
     eprintln!(
@@ -215,7 +220,10 @@ fn rss_probe(dir: &Path, main: &str, thread: &str) {
     black_box(db.latest("post", 50).expect("latest").len());
     black_box(db.hops(&main, 2).expect("hops").len());
     black_box(db.tangle(&thread, None).expect("tangle").members.len());
-    println!("rss-probe: RssAnon {} KiB (process start {before} KiB)", rss_anon_kib());
+    println!(
+        "rss-probe: RssAnon {} KiB (process start {before} KiB)",
+        rss_anon_kib()
+    );
 }
 
 fn probe_in_child(store: &Store) {

@@ -160,24 +160,47 @@ impl Db {
             catching_up: Mutex::new(()),
             hub: Hub::default(),
         };
-        let end = db.log.end();
-        let mut rebuilding = false;
-        for slot in db.slots() {
-            if let Some(why) = slot.load(&db.views_dir(), end) {
-                report_rebuild(slot.name(), &why);
-                rebuilding |= why != Unusable::Missing;
-            }
+        if !read_only {
+            db.load_all(progress)?;
         }
-        db.catch_up_to(end, &mut |p| {
+        Ok(db)
+    }
+
+    /// Loads every view not loaded yet, rebuilds the unusable ones (reporting progress) and
+    /// catches every view up with the log; a writer rewrites the rebuilt files.
+    fn load_all(&self, progress: &mut dyn FnMut(Progress)) -> Result<(), Error> {
+        let mut rebuilding = false;
+        for slot in self.slots() {
+            rebuilding |= self.load_slot(slot);
+        }
+        let end = self.log.end();
+        self.catch_up_to(end, &mut |p| {
             if rebuilding {
                 tracing::info!(done = p.done, total = p.total, "rebuilding views");
             }
             progress(p);
         })?;
         if rebuilding {
-            db.persist_views()?;
+            self.persist_views()?;
         }
-        Ok(db)
+        Ok(())
+    }
+
+    /// Loads one view's file if not yet done; true when it must be rebuilt from scratch.
+    fn load_slot(&self, slot: &dyn AnySlot) -> bool {
+        if slot.is_loaded() {
+            return false;
+        }
+        let Some(why) = slot.load(&self.views_dir(), self.log.end()) else {
+            return false;
+        };
+        report_rebuild(slot.name(), &why);
+        why != Unusable::Missing
+    }
+
+    /// The views loaded so far (a read-only handle loads each on its first query).
+    fn loaded_slots(&self) -> Vec<&dyn AnySlot> {
+        self.slots().into_iter().filter(|s| s.is_loaded()).collect()
     }
 
     pub(crate) fn views_dir(&self) -> PathBuf {
@@ -217,11 +240,15 @@ impl Db {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), Error> {
         let _guard = lock(&self.catching_up);
-        engine::catch_up(&self.log, &self.slots(), end, progress)
+        engine::catch_up(&self.log, &self.loaded_slots(), end, progress)
     }
 
     /// Brings `slot` up to the durable end of the log (read-your-writes).
     fn fresh(&self, slot: &dyn AnySlot) -> Result<(), Error> {
+        if !slot.is_loaded() {
+            self.load_slot(slot);
+            self.catch_up_to(self.log.end(), &mut |_| {})?;
+        }
         if !self.opts.read_your_writes {
             return Ok(());
         }
@@ -240,6 +267,9 @@ impl Db {
     pub fn catch_up(&self) -> Result<u64, Error> {
         if self.read_only {
             self.log.refresh()?;
+        }
+        for slot in self.slots() {
+            self.load_slot(slot);
         }
         let end = self.log.end();
         self.catch_up_to(end, &mut |_| {})?;
@@ -367,6 +397,9 @@ impl Db {
 
     /// Name, version and `since` of every view.
     pub fn view_info(&self) -> Vec<ViewInfo> {
+        for slot in self.slots() {
+            self.load_slot(slot);
+        }
         self.slots()
             .into_iter()
             .map(|s| ViewInfo {
@@ -387,6 +420,7 @@ impl Db {
         {
             let _guard = lock(&self.catching_up);
             for slot in &chosen {
+                self.load_slot(*slot);
                 slot.reset();
             }
             engine::catch_up(&self.log, &chosen, end, progress)?;

@@ -6,7 +6,7 @@
 //! the log holds.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use rayon::prelude::*;
@@ -41,6 +41,7 @@ pub(crate) struct Slot<V> {
     since: AtomicU64,
     persisted: AtomicU64,
     rebuilt: Mutex<Option<Unusable>>,
+    loaded: AtomicBool,
 }
 
 impl<V: View> Slot<V> {
@@ -51,6 +52,7 @@ impl<V: View> Slot<V> {
             since: AtomicU64::new(0),
             persisted: AtomicU64::new(NEVER),
             rebuilt: Mutex::new(None),
+            loaded: AtomicBool::new(false),
         }
     }
 
@@ -92,8 +94,11 @@ pub(crate) trait AnySlot: Send + Sync {
     fn version(&self) -> u32;
     fn since(&self) -> u64;
     fn needs_content(&self) -> bool;
-    /// Loads the view file; on any defect empties the view (to be rebuilt) and says why.
+    /// Loads the view file once (later calls do nothing); on any defect empties the view (to
+    /// be rebuilt from the log) and says why.
     fn load(&self, dir: &Path, log_end: u64) -> Option<Unusable>;
+    /// Whether [`AnySlot::load`] ran.
+    fn is_loaded(&self) -> bool;
     /// Why the view was rebuilt on open (None when its file was used).
     fn rebuilt_because(&self) -> Option<Unusable>;
     /// Applies records at or above `since`, then moves `since` to `end`.
@@ -122,13 +127,22 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         self.read().needs_content()
     }
     fn load(&self, dir: &Path, log_end: u64) -> Option<Unusable> {
-        let why = self.try_load(dir, log_end).err()?;
-        self.reset();
-        *self
+        let mut rebuilt = self
             .rebuilt
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why.clone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.is_loaded() {
+            return None;
+        }
+        let result = self.try_load(dir, log_end);
+        self.loaded.store(true, Ordering::Release);
+        let why = result.err()?;
+        self.reset();
+        *rebuilt = Some(why.clone());
         Some(why)
+    }
+    fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
     }
     fn rebuilt_because(&self) -> Option<Unusable> {
         self.rebuilt
