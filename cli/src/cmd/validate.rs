@@ -29,7 +29,11 @@ pub fn run(_cli: &crate::Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let input = open(&args.file)?;
     let stdout = std::io::stdout().lock();
     let mut out = BufWriter::new(stdout);
-    let mut checker = Checker { ooo: args.ooo, hmac, feeds: HashMap::new() };
+    let mut checker = Checker {
+        ooo: args.ooo,
+        hmac,
+        feeds: HashMap::new(),
+    };
     let mut all_valid = true;
     for (n, line) in input.lines().enumerate() {
         let line = line.with_context(|| format!("reading {} line {}", args.file, n + 1))?;
@@ -39,11 +43,18 @@ pub fn run(_cli: &crate::Cli, args: &Args) -> anyhow::Result<ExitCode> {
         let verdict = checker.check(&line);
         all_valid &= verdict.get("valid") == Some(&Value::Bool(true));
         let mut report = json!({"line": n + 1});
-        report.as_object_mut().expect("object").extend(verdict.as_object().cloned().unwrap_or_default());
+        report
+            .as_object_mut()
+            .expect("object")
+            .extend(verdict.as_object().cloned().unwrap_or_default());
         writeln!(out, "{report}").context("writing to stdout")?;
     }
     out.flush().context("writing to stdout")?;
-    Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn parse_hmac(key: Option<&str>) -> anyhow::Result<Option<HmacKey>> {
@@ -102,4 +113,73 @@ fn parse_line(line: &str) -> Result<Message, ValidationError> {
 
 fn invalid(id: Value, e: &ValidationError) -> Value {
     json!({"id": id, "valid": false, "error": format!("{}: {e}", e.check())})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_lines() -> Vec<String> {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/small/msgs.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .take(50)
+            .map(String::from)
+            .collect()
+    }
+
+    fn checker(ooo: bool) -> Checker {
+        Checker {
+            ooo,
+            hmac: None,
+            feeds: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn fixture_lines_are_valid_in_order_and_duplicates_are_named() {
+        let lines = small_lines();
+        let mut c = checker(false);
+        for line in &lines {
+            let v = c.check(line);
+            assert_eq!(v["valid"], true, "{v}");
+            assert!(v["id"].as_str().unwrap().starts_with('%'));
+        }
+        let again = c.check(&lines[0]);
+        assert_eq!(again["valid"], false);
+        let error = again["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("duplicate: ") || error.starts_with("old: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_lines_get_a_check_name_and_maybe_no_id() {
+        let mut c = checker(true);
+        let v = c.check("{not json");
+        assert_eq!(v["id"], Value::Null);
+        assert!(v["error"].as_str().unwrap().starts_with("json: "));
+        let mut entry: Value = serde_json::from_str(&small_lines()[2]).unwrap();
+        entry["key"] = "%AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=.sha256".into();
+        let v = c.check(&entry.to_string());
+        assert!(v["error"].as_str().unwrap().starts_with("key: "), "{v}");
+        // Out of order, a later message alone is fine.
+        let v = c.check(&small_lines()[2]);
+        assert_eq!(v["valid"], true, "{v}");
+        assert_eq!(checker(false).check(&small_lines()[2])["valid"], false);
+    }
+
+    #[test]
+    fn malformed_hmac_keys_are_usage_errors() {
+        assert!(parse_hmac(Some("abc")).is_err());
+        assert!(
+            parse_hmac(Some("Z0e2zyrmHeit5ydNjaw2bLlrHBwx9UcivTAAGquwQ+Y="))
+                .unwrap()
+                .is_some()
+        );
+        assert!(parse_hmac(None).unwrap().is_none());
+    }
 }
