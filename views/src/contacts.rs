@@ -301,6 +301,9 @@ impl View for Contacts {
     }
 
     fn apply(&mut self, msg: &Indexed<'_>) {
+        if msg.content_type() != Some("contact") {
+            return; // read from the record header: most messages skip the JSON lookups
+        }
         if let Some((dest, relation)) = msg.content.and_then(contact_edge) {
             self.set(msg.author, dest, msg.sequence, relation);
         }
