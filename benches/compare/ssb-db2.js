@@ -113,14 +113,17 @@ async function phaseMigrate(args) {
   const t0 = now()
   const sbot = openDb(args.dir)
   await new Promise((resolve) => {
-    sbot.db.migrate.start()
-    sbot.db.migrate.synchronized((done) => done && resolve())
+    sbot.db2migrate.start()
+    sbot.db2migrate.synchronized((done) => {
+      if (done) resolve()
+    })
   })
   const tLog = now()
   await drain(sbot, 'base')
   await drain(sbot, 'keys')
   const t1 = now()
   const log = path.join(args.dir, 'db2', 'log.bipf')
+  sbot.db2migrate.stop() // ends its live copy of new old-log messages, or close() waits on it
   await close(sbot)
   return {
     rows: { 'migrate.ms': t1 - t0 },

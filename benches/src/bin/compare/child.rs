@@ -79,17 +79,18 @@ pub struct PhaseOutput {
 impl PhaseOutput {
     /// Peak resident memory in MiB: total, anonymous, file-backed (the mapped log and files).
     pub fn memory_rows(&self) -> [(String, f64); 3] {
+        // A child faster than the sampling period leaves only its own end-of-phase reading.
+        let peak = self.polled.max(self.memory);
         let mib = |k: Option<u64>| k.unwrap_or(0) as f64 / 1024.0;
-        let total = self.memory.vm_hwm_kib.max(self.polled.vm_hwm_kib);
         [
-            (format!("{}.peak_rss_mib", self.phase), mib(total)),
+            (format!("{}.peak_rss_mib", self.phase), mib(peak.vm_hwm_kib)),
             (
                 format!("{}.peak_anon_mib", self.phase),
-                mib(self.polled.rss_anon_kib),
+                mib(peak.rss_anon_kib),
             ),
             (
                 format!("{}.peak_file_mib", self.phase),
-                mib(self.polled.rss_file_kib),
+                mib(peak.rss_file_kib),
             ),
         ]
     }

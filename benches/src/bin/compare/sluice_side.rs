@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use sluice_msg::{FeedId, Message, MsgId, VerifyMode};
+use sluice_msg::{FeedId, Message, MsgId, Ref, VerifyMode};
 use sluice_views::{Db, Outcome};
 
 use crate::Result;
@@ -214,6 +214,9 @@ fn reindex(args: &PhaseArgs) -> Result<Value> {
 /// The query targets, parsed.
 struct Targets {
     author: FeedId,
+    main_feed: FeedId,
+    thread_root: MsgId,
+    most_voted: MsgId,
     latest_key: MsgId,
     keys: Vec<MsgId>,
 }
@@ -230,6 +233,15 @@ fn read_targets(args: &PhaseArgs) -> Result<Targets> {
         .unwrap_or_default();
     Ok(Targets {
         author: s("author").parse().map_err(|e| format!("author: {e}"))?,
+        main_feed: s("main_feed")
+            .parse()
+            .map_err(|e| format!("main_feed: {e}"))?,
+        thread_root: s("thread_root")
+            .parse()
+            .map_err(|e| format!("thread_root: {e}"))?,
+        most_voted: s("most_voted")
+            .parse()
+            .map_err(|e| format!("most_voted: {e}"))?,
         latest_key: *keys.first().ok_or("targets have no keys")?,
         keys,
     })
@@ -247,6 +259,18 @@ fn query_defs() -> Vec<(&'static str, Query)> {
         }),
         ("latest_posts", |db, _| {
             Ok(touch(db.latest("post", 50).map_err(err)?))
+        }),
+        ("thread", |db, t| {
+            Ok(touch(db.tangle(&t.thread_root, None).map_err(err)?.members))
+        }),
+        ("votes", |db, t| {
+            let target = Ref::Msg(t.most_voted);
+            Ok(touch(
+                db.backlinks(&target, Some("vote.link")).map_err(err)?,
+            ))
+        }),
+        ("follows", |db, t| {
+            Ok(db.follows(&t.main_feed).map_err(err)?.len())
         }),
         ("get_1000", |db, t| get_all(db, &t.keys)),
     ]
