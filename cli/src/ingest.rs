@@ -118,9 +118,10 @@ impl<'a> Importer<'a> {
     /// Imports every entry of `reader` (named `name` in error reports), reporting progress.
     pub fn import(&mut self, name: &str, reader: Reader, meter: &mut Meter) -> anyhow::Result<()> {
         let file: Arc<str> = Arc::from(name);
-        let (rx, handle) = spawn_reader(reader);
-        for (chunk, bytes) in rx.iter() {
-            self.store_chunk(&file, chunk)?;
+        let (rx, handle) = spawn_reader(reader, file, self.ranked);
+        for (parsed, bytes) in rx.iter() {
+            self.ranked += parsed.len() as u64;
+            self.store_parsed(parsed)?;
             meter.set(bytes, &self.status());
             if self.stopped() {
                 break;
@@ -164,18 +165,7 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    fn store_chunk(
-        &mut self,
-        file: &Arc<str>,
-        chunk: Vec<Result<Entry, ReadError>>,
-    ) -> anyhow::Result<()> {
-        let base = self.ranked;
-        self.ranked += chunk.len() as u64;
-        let parsed: Vec<Parsed> = chunk
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, e)| parse(file, e, base + i as u64))
-            .collect();
+    fn store_parsed(&mut self, parsed: Vec<Parsed>) -> anyhow::Result<()> {
         let mut pending = Vec::with_capacity(parsed.len());
         for item in parsed {
             match item {
@@ -372,26 +362,39 @@ fn parse(file: &Arc<str>, entry: Result<Entry, ReadError>, rank: u64) -> Parsed 
     }
 }
 
-type Chunk = (Vec<Result<Entry, ReadError>>, u64);
+type Chunk = (Vec<Parsed>, u64);
 
-/// Reads `reader` on its own thread in chunks of [`BATCH`] entries (with the bytes read so
-/// far); the thread ends early when the receiver is dropped, and returns the reader's counts.
-fn spawn_reader(mut reader: Reader) -> (Receiver<Chunk>, JoinHandle<Counts>) {
+/// Reads and parses `reader` on its own thread in chunks of [`BATCH`] entries (parsing in
+/// parallel, overlapping with the storing of the previous chunk); sends each with the bytes
+/// read so far. The thread ends early when the receiver is dropped, and returns the
+/// reader's counts. `rank` numbers the entries from there on.
+fn spawn_reader(
+    mut reader: Reader,
+    file: Arc<str>,
+    rank: u64,
+) -> (Receiver<Chunk>, JoinHandle<Counts>) {
     let (tx, rx) = sync_channel(CHANNEL);
     let handle = std::thread::spawn(move || {
-        read_chunks(&mut reader, &tx);
+        read_chunks(&mut reader, &file, rank, &tx);
         reader.counts()
     });
     (rx, handle)
 }
 
-fn read_chunks(reader: &mut Reader, tx: &SyncSender<Chunk>) {
+fn read_chunks(reader: &mut Reader, file: &Arc<str>, mut rank: u64, tx: &SyncSender<Chunk>) {
     loop {
         let chunk: Vec<_> = reader.by_ref().take(BATCH).collect();
         if chunk.is_empty() {
             return;
         }
-        if tx.send((chunk, reader.bytes_read())).is_err() {
+        let base = rank;
+        rank += chunk.len() as u64;
+        let parsed: Vec<Parsed> = chunk
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, e)| parse(file, e, base + i as u64))
+            .collect();
+        if tx.send((parsed, reader.bytes_read())).is_err() {
             return;
         }
     }

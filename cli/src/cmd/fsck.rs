@@ -1,6 +1,7 @@
 //! `sluice fsck`: check log checksums, every feed's chain and every view against the log.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -24,7 +25,7 @@ pub fn run(cli: &crate::Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let mut out = Out::new(false);
     let mut problems = check_log(&db, &mut out)?;
     problems += check_chains(&db, &mut out)?;
-    let bad = check_views(&db, &mut out)?;
+    let bad = check_views(&db, &dir, &mut out)?;
     drop(db);
     if args.repair && !bad.is_empty() {
         repair(&dir, &bad, &mut out)?;
@@ -94,8 +95,9 @@ fn check_chains(db: &Db, out: &mut Out) -> anyhow::Result<usize> {
     Ok(problems)
 }
 
-/// Reports every view; returns the names of bad ones.
-fn check_views(db: &Db, out: &mut Out) -> anyhow::Result<Vec<&'static str>> {
+/// Reports every view; returns the names of bad ones. A view file not written yet (after a
+/// crash before the first write) is fine: the view is rebuilt from the log on open.
+fn check_views(db: &Db, dir: &Path, out: &mut Out) -> anyhow::Result<Vec<&'static str>> {
     let mut bad = Vec::new();
     for ViewCheck {
         name,
@@ -104,7 +106,9 @@ fn check_views(db: &Db, out: &mut Out) -> anyhow::Result<Vec<&'static str>> {
         ..
     } in db.check_views()?
     {
+        let written = dir.join("views").join(format!("{name}.view")).exists();
         let problem = match (&file, matches_log) {
+            (Some(_), true) if !written => None,
             (Some(why), _) => Some(format!("file unusable ({why})")),
             (None, false) => Some("state differs from a rebuild from the log".to_owned()),
             (None, true) => None,
@@ -120,7 +124,7 @@ fn check_views(db: &Db, out: &mut Out) -> anyhow::Result<Vec<&'static str>> {
     Ok(bad)
 }
 
-fn repair(dir: &std::path::Path, bad: &[&str], out: &mut Out) -> anyhow::Result<()> {
+fn repair(dir: &Path, bad: &[&str], out: &mut Out) -> anyhow::Result<()> {
     let db = crate::store::open_rw(dir)?;
     db.reindex(bad, &mut |_| {})?;
     out.line(&format!("repaired: rebuilt {}", bad.join(", ")))
