@@ -78,8 +78,9 @@ pub struct RunArgs {
     /// Scale mode: sluice alone on `sluice gen` stores of these sizes (e.g. 1000000,10000000).
     #[arg(long, value_delimiter = ',')]
     scale: Option<Vec<u64>>,
-    /// Authors in generated scale stores.
-    #[arg(long, default_value_t = 1000)]
+    /// Authors in generated scale stores (0: 150 per 100k messages, like the medium fixture,
+    /// so answers such as one author's feed grow with the store only as real ones would).
+    #[arg(long, default_value_t = 0)]
     scale_authors: u64,
     /// Also run ssb-db2 on generated stores up to this many messages.
     #[arg(long, default_value_t = 0)]

@@ -107,8 +107,27 @@ pub fn run(args: &RunArgs) -> Result<()> {
         run_phase_repeats(&mut ctx, &mut got, phase, repeats(args, phase), &SYSTEMS);
     }
     disk_rows(&ctx, &mut got);
+    check_answers(&mut got);
     let report = Report::new(machine, &ctx.fixture, &targets, bounds, got, command_line());
     report::write(&report, &args.out)
+}
+
+/// Both systems must give answers of the same size to every query, or the times mean nothing.
+pub fn check_answers(got: &mut Collected) {
+    let sizes = |system: &str| {
+        got.outputs
+            .iter()
+            .find(|o| o.system == system && o.phase == "queries")
+            .map(|o| o.info["answer_sizes"].clone())
+    };
+    if let (Some(a), Some(b)) = (sizes("sluice"), sizes("ssb-db2")) {
+        if a == b {
+            eprintln!("answer sizes agree: {a}");
+        } else {
+            got.failures
+                .push(format!("answer sizes differ: sluice {a}, ssb-db2 {b}"));
+        }
+    }
 }
 
 /// The temporary work folder (inside `--work` when given).

@@ -29,7 +29,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     for &n in &sizes {
         let dir = tmp.path().join(format!("scale-{n}"));
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let jsonl = generate(&sluice, n, args.scale_authors, &dir)?;
+        let jsonl = generate(&sluice, n, authors(args.scale_authors, n), &dir)?;
         got.prefix = format!("{}/", label(n));
         last = Some(run_size(args, &dir, jsonl, n, &mut got)?);
         std::fs::remove_dir_all(&dir).map_err(|e| format!("remove {}: {e}", dir.display()))?;
@@ -44,6 +44,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
         runner::command_line(),
     );
     report::write(&report, &args.out)
+}
+
+/// The author count for a store of `n` messages (`chosen`, or 150 per 100k when 0).
+pub fn authors(chosen: u64, n: u64) -> u64 {
+    if chosen > 0 {
+        chosen
+    } else {
+        (n * 150 / 100_000).max(150)
+    }
 }
 
 /// `1000000` → `1M`, `100000` → `100k`.
@@ -131,6 +140,14 @@ fn run_size(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authors_grow_with_the_store() {
+        assert_eq!(authors(0, 100_000), 150);
+        assert_eq!(authors(0, 1_000_000), 1500);
+        assert_eq!(authors(0, 10), 150);
+        assert_eq!(authors(7, 1_000_000), 7);
+    }
 
     #[test]
     fn labels_sizes() {
