@@ -205,6 +205,12 @@ pub fn preamble(report: &Report) -> String {
     )
 }
 
+/// Writes the report as JSON to `out`.
+pub fn save(report: &Report, out: &Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(out, json).map_err(|e| format!("write {}: {e}", out.display()))
+}
+
 /// Prints the table and writes the JSON (and the table beside it as `.md`).
 pub fn write(report: &Report, out: &Path) -> Result<()> {
     let text = format!("{}\n{}", preamble(report), markdown(report));
@@ -212,8 +218,7 @@ pub fn write(report: &Report, out: &Path) -> Result<()> {
     for f in &report.failures {
         println!("FAILED: {f}");
     }
-    let json = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
-    std::fs::write(out, json).map_err(|e| format!("write {}: {e}", out.display()))?;
+    save(report, out)?;
     let md = out.with_extension("md");
     std::fs::write(&md, text).map_err(|e| format!("write {}: {e}", md.display()))?;
     eprintln!("wrote {} and {}", out.display(), md.display());

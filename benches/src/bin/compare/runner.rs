@@ -49,7 +49,7 @@ pub struct Ctx {
 pub type Samples = BTreeMap<String, BTreeMap<&'static str, Vec<f64>>>;
 
 /// What a run collects.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Collected {
     pub samples: Samples,
     /// Row names in first-seen order.
@@ -103,13 +103,25 @@ pub fn run(args: &RunArgs) -> Result<()> {
     eprintln!("measuring the ed25519 batch-verify bound (100k signatures)…");
     let bounds = bound::measure(100_000, 256 << 20)?;
     let mut got = Collected::default();
+    let partial = args.out.with_extension("partial.json");
     for phase in selected_phases(args) {
         run_phase_repeats(&mut ctx, &mut got, phase, repeats(args, phase), &SYSTEMS);
+        // A long run keeps what it measured so far, should it be cut short.
+        let so_far = Report::new(
+            machine.clone(),
+            &ctx.fixture,
+            &targets,
+            bounds.clone(),
+            got.clone(),
+            command_line(),
+        );
+        report::save(&so_far, &partial)?;
     }
     disk_rows(&ctx, &mut got);
     check_answers(&mut got);
     let report = Report::new(machine, &ctx.fixture, &targets, bounds, got, command_line());
-    report::write(&report, &args.out)
+    report::write(&report, &args.out)?;
+    std::fs::remove_file(&partial).map_err(|e| format!("remove {}: {e}", partial.display()))
 }
 
 /// Both systems must give answers of the same size to every query, or the times mean nothing.
