@@ -28,6 +28,10 @@ mod print;
 mod progress;
 mod store;
 
+/// Import and rebuilds allocate many small values on many threads; mimalloc keeps that cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// sluice: an event-sourced log database for Secure Scuttlebutt.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about)]

@@ -52,8 +52,14 @@ pub struct Args {
 pub fn run(cli: &crate::Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            // A second Ctrl-C: quit now; the store stays consistent (like kill -9).
+            std::process::exit(130);
+        }
+        eprintln!("sluice: stopping after the current batch (Ctrl-C again to quit now)");
+    })
+    .context("installing the Ctrl-C handler")?;
     let dir = cli.db.clone();
     let db = crate::store::open_rw(&dir)?;
     let errors = errors_file(args.errors.as_deref())?;
