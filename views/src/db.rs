@@ -234,6 +234,23 @@ impl Db {
         self.log.end()
     }
 
+    /// Applies `entries` (the records in `[first, end)`, in order) to every view, when every
+    /// view has applied exactly up to `first`; false (nothing applied) otherwise.
+    pub(crate) fn apply_in_memory(
+        &self,
+        entries: &[crate::Indexed<'_>],
+        first: u64,
+        end: u64,
+    ) -> bool {
+        let _guard = lock(&self.catching_up);
+        let slots = self.slots();
+        if slots.iter().any(|s| !s.is_loaded() || s.since() != first) {
+            return false;
+        }
+        engine::apply_all(&slots, entries, end);
+        true
+    }
+
     pub(crate) fn catch_up_to(
         &self,
         end: u64,

@@ -263,6 +263,13 @@ fn apply_records(
     Ok(())
 }
 
+/// Applies the same entries to every slot, views in parallel, then moves them to `end`.
+pub(crate) fn apply_all(slots: &[&dyn AnySlot], entries: &[Indexed<'_>], end: u64) {
+    slots
+        .par_iter()
+        .for_each(|slot| slot.apply_chunk(entries, end));
+}
+
 type Decoded<'a> = (u64, Header<'a>, &'a [u8]);
 
 fn decode_headers<'a>(raw: &[(u64, &'a [u8])]) -> Result<Vec<Decoded<'a>>, Error> {

@@ -14,6 +14,7 @@ use crate::db::{Db, lock};
 use crate::error::Error;
 use crate::record::{self, Header};
 use crate::stored::StoredMsg;
+use crate::view::Indexed;
 
 /// What happened to one message of a batch.
 #[derive(Debug)]
@@ -83,6 +84,7 @@ impl Db {
         }
         let results = self.validate(&batch.msgs, mode);
         let accepted = accepted_in_order(&batch.msgs, &results);
+        batch.stamp(now_ms());
         let offsets = self.append(&batch, &accepted)?;
         let appended: HashSet<MsgId> = accepted.iter().map(|&k| batch.msgs[k].id()).collect();
         for (&k, &offset) in accepted.iter().zip(&offsets) {
@@ -113,6 +115,7 @@ impl Db {
             .map_err(Error::Publish)?;
         let mut batch = Batch::default();
         batch.push(0, msg, None);
+        batch.stamp(now_ms());
         let offsets = self.append(&batch, &[0])?;
         self.after_append(&batch, &[0], &offsets, &mut last_persist)?;
         let offset = offsets[0];
@@ -171,7 +174,7 @@ impl Db {
         if accepted.is_empty() {
             return Ok(());
         }
-        let end = self.catch_up()?;
+        let end = self.apply_appended(batch, accepted, offsets)?;
         if !self.hub.is_empty() {
             let news: Vec<(StoredMsg, Option<&Value>)> = accepted
                 .iter()
@@ -195,6 +198,47 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Feeds the just-appended (and flushed) messages to the views from memory, without
+    /// re-reading and re-parsing them from the log; falls back to a log catch-up if a view
+    /// is behind the first new record. Returns the durable end.
+    fn apply_appended(
+        &self,
+        batch: &Batch,
+        accepted: &[usize],
+        offsets: &[u64],
+    ) -> Result<u64, Error> {
+        let end = self.log.end();
+        let entries: Vec<Indexed<'_>> = accepted
+            .iter()
+            .zip(offsets)
+            .map(|(&k, &offset)| indexed(&batch.msgs[k], offset, batch.received[k]))
+            .collect();
+        let first = offsets.first().copied().unwrap_or(end);
+        if !self.apply_in_memory(&entries, first, end) {
+            return self.catch_up();
+        }
+        Ok(end)
+    }
+}
+
+/// A message as the views see it. The receive time only matters to views that read it; the
+/// record holds the same value (`now` is taken once per batch in `append`).
+fn indexed(msg: &Message, offset: u64, received: Option<f64>) -> Indexed<'_> {
+    let content = msg.content();
+    Indexed {
+        offset,
+        id: msg.id(),
+        author: msg.author(),
+        sequence: msg.sequence(),
+        timestamp: msg.timestamp(),
+        received: received.unwrap_or(f64::NAN),
+        content_type: msg.content_type(),
+        encrypted: msg.is_encrypted(),
+        content: content.is_object().then_some(content),
+    }
+}
+
 /// The messages of a batch not yet stored, with their input positions.
 #[derive(Default)]
 struct Batch {
@@ -204,6 +248,13 @@ struct Batch {
 }
 
 impl Batch {
+    /// Gives every message without a receive time the time `now`.
+    fn stamp(&mut self, now: f64) {
+        for r in &mut self.received {
+            r.get_or_insert(now);
+        }
+    }
+
     fn push(&mut self, index: usize, msg: Message, received: Option<f64>) {
         self.msgs.push(msg);
         self.received.push(received);
