@@ -24,19 +24,27 @@ fn medium_values() -> Option<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(|l| {
             let entry: serde_json::Value = serde_json::from_slice(l).expect("json line");
-            Message::from_entry(entry).expect("valid fixture").0.to_compact_json()
+            Message::from_entry(entry)
+                .expect("valid fixture")
+                .0
+                .to_compact_json()
         })
         .collect();
     Some(values)
 }
 
 fn parse_all(values: &[String]) -> Vec<Message> {
-    values.iter().map(|v| Message::parse(v.as_bytes()).expect("valid")).collect()
+    values
+        .iter()
+        .map(|v| Message::parse(v.as_bytes()).expect("valid"))
+        .collect()
 }
 
 fn encoding(c: &mut Criterion, values: &[String], msgs: &[Message]) {
     let mut group = c.benchmark_group("msg/encoding");
-    group.sample_size(10).throughput(Throughput::Elements(msgs.len() as u64));
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(msgs.len() as u64));
     group.bench_function("encode_hash", |b| {
         b.iter(|| {
             for m in msgs {
@@ -44,7 +52,9 @@ fn encoding(c: &mut Criterion, values: &[String], msgs: &[Message]) {
             }
         })
     });
-    group.bench_function("parse_from_bytes", |b| b.iter(|| black_box(parse_all(values))));
+    group.bench_function("parse_from_bytes", |b| {
+        b.iter(|| black_box(parse_all(values)))
+    });
     group.finish();
 }
 
@@ -57,9 +67,15 @@ struct Raw {
 
 fn raw(msgs: &[Message]) -> Raw {
     Raw {
-        keys: msgs.iter().map(|m| VerifyingKey::from_bytes(&m.author().0).unwrap()).collect(),
+        keys: msgs
+            .iter()
+            .map(|m| VerifyingKey::from_bytes(&m.author().0).unwrap())
+            .collect(),
         payloads: msgs.iter().map(Message::signing_bytes).collect(),
-        sigs: msgs.iter().map(|m| Signature::from_bytes(m.signature())).collect(),
+        sigs: msgs
+            .iter()
+            .map(|m| Signature::from_bytes(m.signature()))
+            .collect(),
     }
 }
 
@@ -78,15 +94,21 @@ fn verification(c: &mut Criterion, msgs: &[Message]) {
     group.throughput(Throughput::Elements(msgs.len() as u64));
     group.bench_function("batch_raw_bound", |b| {
         b.iter(|| {
-            (0..msgs.len()).collect::<Vec<_>>().par_chunks(64).for_each(|chunk| {
-                let p: Vec<&[u8]> = chunk.iter().map(|&i| r.payloads[i].as_slice()).collect();
-                let s: Vec<Signature> = chunk.iter().map(|&i| r.sigs[i]).collect();
-                let k: Vec<VerifyingKey> = chunk.iter().map(|&i| r.keys[i]).collect();
-                ed25519_dalek::verify_batch(&p, &s, &k).unwrap();
-            })
+            (0..msgs.len())
+                .collect::<Vec<_>>()
+                .par_chunks(64)
+                .for_each(|chunk| {
+                    let p: Vec<&[u8]> = chunk.iter().map(|&i| r.payloads[i].as_slice()).collect();
+                    let s: Vec<Signature> = chunk.iter().map(|&i| r.sigs[i]).collect();
+                    let k: Vec<VerifyingKey> = chunk.iter().map(|&i| r.keys[i]).collect();
+                    ed25519_dalek::verify_batch(&p, &s, &k).unwrap();
+                })
         })
     });
-    for (name, mode) in [("validate_full", VerifyMode::Full), ("validate_chain", VerifyMode::Chain)] {
+    for (name, mode) in [
+        ("validate_full", VerifyMode::Full),
+        ("validate_chain", VerifyMode::Chain),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let v = validate_batch(msgs, |_| None, mode, None);
@@ -98,7 +120,9 @@ fn verification(c: &mut Criterion, msgs: &[Message]) {
 }
 
 fn benches(c: &mut Criterion) {
-    let Some(values) = medium_values() else { return };
+    let Some(values) = medium_values() else {
+        return;
+    };
     let msgs = parse_all(&values);
     encoding(c, &values, &msgs);
     verification(c, &msgs);

@@ -24,7 +24,10 @@ pub fn shared_data() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the shared fixtures are missing at {}", dir.display());
+        panic!(
+            "CI=true but the shared fixtures are missing at {}",
+            dir.display()
+        );
     }
     eprintln!("skipping: shared fixtures not found at {}", dir.display());
     None
