@@ -104,7 +104,18 @@ impl Memory {
     }
 
     /// A thread to reply to, chosen in proportion to its size; `None` if there is none open.
+    ///
+    /// The larger of two such picks wins: busy threads draw more replies than plain
+    /// proportional attachment gives, which yields threads of hundreds of messages.
     pub(crate) fn pick_thread(&self, rng: &mut ChaCha8Rng) -> Option<(u64, &Thread)> {
+        let first = self.attached_thread(rng)?;
+        match self.attached_thread(rng) {
+            Some(second) if second.1.size > first.1.size => Some(second),
+            _ => Some(first),
+        }
+    }
+
+    fn attached_thread(&self, rng: &mut ChaCha8Rng) -> Option<(u64, &Thread)> {
         let number = *self.attach.pick(rng)?;
         self.threads.get(&number).map(|t| (number, t))
     }
