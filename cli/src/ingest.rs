@@ -2,7 +2,7 @@
 //! each batch with `Db::add_batch_received`, hold messages whose feed predecessor has not been
 //! seen yet and retry them once it is stored, and tally the outcomes.
 //!
-//! Memory stays bounded: at most [`CHANNEL`] + 1 batches of [`BATCH`] entries are in flight,
+//! Memory stays bounded: at most [`CHANNEL`] + 2 batches of [`batch_size`] entries are in flight,
 //! plus at most [`GAP_CAP`] held messages.
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,10 +21,21 @@ use sluice_views::{Db, Outcome};
 
 use crate::progress::Meter;
 
-/// Entries parsed and stored per `add_batch` call.
+/// Entries parsed and stored per `add_batch` call when every signature is verified.
 pub const BATCH: usize = 4096;
+/// Entries per batch in `chain` mode: one signature per feed per batch is verified, so
+/// bigger batches mean fewer signatures.
+pub const CHAIN_BATCH: usize = 16_384;
 /// Batches read ahead of the one being stored.
-pub const CHANNEL: usize = 2;
+pub const CHANNEL: usize = 1;
+
+/// The batch size for a verification mode.
+pub fn batch_size(mode: VerifyMode) -> usize {
+    match mode {
+        VerifyMode::Chain => CHAIN_BATCH,
+        VerifyMode::Full => BATCH,
+    }
+}
 /// Messages held back because their feed predecessor is not stored yet. Past this, further
 /// such messages are rejected as `gap` at once (the whole file must then be re-imported
 /// after its missing messages, which a rerun does: stored messages count as present).
@@ -118,7 +129,7 @@ impl<'a> Importer<'a> {
     /// Imports every entry of `reader` (named `name` in error reports), reporting progress.
     pub fn import(&mut self, name: &str, reader: Reader, meter: &mut Meter) -> anyhow::Result<()> {
         let file: Arc<str> = Arc::from(name);
-        let (rx, handle) = spawn_reader(reader, file, self.ranked);
+        let (rx, handle) = spawn_reader(reader, file, self.ranked, batch_size(self.mode));
         for (parsed, bytes) in rx.iter() {
             self.ranked += parsed.len() as u64;
             self.store_parsed(parsed)?;
@@ -364,7 +375,7 @@ fn parse(file: &Arc<str>, entry: Result<Entry, ReadError>, rank: u64) -> Parsed 
 
 type Chunk = (Vec<Parsed>, u64);
 
-/// Reads and parses `reader` on its own thread in chunks of [`BATCH`] entries (parsing in
+/// Reads and parses `reader` on its own thread in chunks of `size` entries (parsing in
 /// parallel, overlapping with the storing of the previous chunk); sends each with the bytes
 /// read so far. The thread ends early when the receiver is dropped, and returns the
 /// reader's counts. `rank` numbers the entries from there on.
@@ -372,18 +383,24 @@ fn spawn_reader(
     mut reader: Reader,
     file: Arc<str>,
     rank: u64,
+    size: usize,
 ) -> (Receiver<Chunk>, JoinHandle<Counts>) {
     let (tx, rx) = sync_channel(CHANNEL);
     let handle = std::thread::spawn(move || {
-        read_chunks(&mut reader, &file, rank, &tx);
+        read_chunks(&mut reader, &file, (rank, size), &tx);
         reader.counts()
     });
     (rx, handle)
 }
 
-fn read_chunks(reader: &mut Reader, file: &Arc<str>, mut rank: u64, tx: &SyncSender<Chunk>) {
+fn read_chunks(
+    reader: &mut Reader,
+    file: &Arc<str>,
+    (mut rank, size): (u64, usize),
+    tx: &SyncSender<Chunk>,
+) {
     loop {
-        let chunk: Vec<_> = reader.by_ref().take(BATCH).collect();
+        let chunk: Vec<_> = reader.by_ref().take(size).collect();
         if chunk.is_empty() {
             return;
         }
