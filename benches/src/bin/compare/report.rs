@@ -135,7 +135,9 @@ pub fn num(v: f64) -> String {
     } else if a >= 1.0 {
         format!("{v:.2}")
     } else {
-        format!("{v:.3}")
+        // Below 1: three significant digits, however many zeros come first.
+        let zeros = ((-a.log10()).ceil() as usize).saturating_sub(1);
+        format!("{v:.prec$}", prec = zeros + 3)
     }
 }
 
@@ -242,7 +244,9 @@ mod tests {
     fn numbers_keep_three_digits() {
         assert_eq!(num(40712.3), "40712");
         assert_eq!(num(12.34), "12.3");
-        assert_eq!(num(0.01234), "0.012");
+        assert_eq!(num(0.01234), "0.0123");
+        assert_eq!(num(0.5), "0.500");
+        assert_eq!(num(0.000251), "0.000251");
         assert_eq!(ratio_cell(Some(0.1)), "0.100 (10.0× better)");
     }
 }
