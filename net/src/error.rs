@@ -115,6 +115,15 @@ pub enum Error {
     /// A step did not finish in time.
     #[error("timed out while {0}")]
     Timeout(&'static str),
+    /// The database failed (reading feeds or storing messages).
+    #[error("database error")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A key pair could not be read.
+    #[error("bad key pair: {0} (check the store's `secret` file)")]
+    BadKey(String),
+    /// A peer broke the replication protocol (sent something invalid); we hung up.
+    #[error("peer misbehaved: {0}; closing the connection")]
+    Misbehaved(String),
 }
 
 /// The result type of sluice-net.

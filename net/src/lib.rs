@@ -2,7 +2,7 @@
 //!
 //! Layers, bottom up: [`shs`] authenticates a byte stream, [`boxstream`] encrypts it,
 //! [`muxrpc`] multiplexes calls over it, and [`peer`] puts them together behind
-//! [`connect`] / [`Listener`].
+//! [`connect`] / [`Listener`]; [`node`] replicates feeds between peers and a database.
 #![forbid(unsafe_code)]
 
 pub mod addr;
@@ -10,11 +10,13 @@ pub mod boxstream;
 mod crypto;
 mod error;
 pub mod muxrpc;
+pub mod node;
 pub mod peer;
 pub mod shs;
 
 pub use addr::MultiAddr;
 pub use error::{Error, HandshakeStep, Result};
+pub use node::{FetchReport, Node, NodeConfig, Stats, signing_key};
 pub use peer::{
     Listener, Options, Peer, accept_stream, connect, connect_addr, connect_stream, connect_with,
 };

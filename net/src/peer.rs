@@ -9,6 +9,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::addr::MultiAddr;
@@ -26,6 +27,8 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// muxrpc limits.
     pub rpc: muxrpc::Config,
+    /// The most connections [`Listener::run`] holds at once; more are refused right away.
+    pub max_connections: usize,
 }
 
 impl Default for Options {
@@ -34,6 +37,7 @@ impl Default for Options {
             caps: MAIN_CAPS,
             handshake_timeout: Duration::from_secs(5),
             rpc: muxrpc::Config::default(),
+            max_connections: 256,
         }
     }
 }
@@ -235,23 +239,34 @@ impl Listener {
 
     /// Accepts connections until the listener fails. Each one is handshaken in its own task, so
     /// a slow or hostile client delays nobody; authenticated peers go to `on_peer`, failed
-    /// handshakes are logged and dropped.
+    /// handshakes are logged and dropped. At most `max_connections` are held at once (counted
+    /// from accept until the connection closes); more are closed right away.
     pub async fn run<F, G>(self, handler_for: F, on_peer: G) -> Result<()>
     where
         F: Fn(&VerifyingKey) -> Arc<dyn Handler> + Send + Sync + 'static,
         G: Fn(Peer) + Send + Sync + 'static,
     {
+        let slots = Arc::new(Semaphore::new(self.options.max_connections));
         let shared = Arc::new((self.keys, self.options, handler_for, on_peer));
         loop {
             let (stream, from) = self.inner.accept().await?;
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(%from, "refused incoming connection: connection limit reached");
+                continue;
+            };
             let shared = shared.clone();
             tokio::spawn(async move {
                 let (keys, options, handler_for, on_peer) = &*shared;
                 let _ = stream.set_nodelay(true);
                 match accept_stream(stream, keys, options, handler_for).await {
-                    Ok(peer) => on_peer(peer),
+                    Ok(peer) => {
+                        let rpc = peer.rpc().clone();
+                        on_peer(peer);
+                        rpc.closed().await;
+                    }
                     Err(e) => tracing::info!(%from, error = %e, "rejected incoming connection"),
                 }
+                drop(permit);
             });
         }
     }

@@ -27,6 +27,8 @@ pub struct Config {
     pub channel_capacity: usize,
     /// How long to wait for the peer's goodbye after ours.
     pub goodbye_grace: Duration,
+    /// A connection that receives nothing for this long is closed (`None`: never).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             max_packet: 1 << 20,
             channel_capacity: 64,
             goodbye_grace: Duration::from_secs(5),
+            idle_timeout: None,
         }
     }
 }
@@ -498,6 +501,11 @@ impl Rpc {
             .map_err(|_| Error::ConnectionClosed)
     }
 
+    /// Hangs up without waiting for queued packets (for a misbehaving peer).
+    pub fn abort(&self) {
+        self.shared.stop.send_replace(Stop::Abort);
+    }
+
     /// Waits until the connection has ended.
     pub async fn closed(&self) {
         let mut rx = self.shared.closed.subscribe();
@@ -699,10 +707,24 @@ fn parse_request(p: &Packet) -> Option<(Vec<String>, Vec<Value>, CallKind)> {
 }
 
 async fn read_loop<R: ChunkRead>(mut packets: PacketReader<R>, router: Router) -> Result<()> {
-    while let Some(p) = packets.next().await? {
+    let idle = router.shared.config.idle_timeout;
+    while let Some(p) = next_within(&mut packets, idle).await? {
         router.route(p).await?;
     }
     Ok(())
+}
+
+/// The next packet, failing with a timeout when the peer stays silent longer than `idle`.
+async fn next_within<R: ChunkRead>(
+    packets: &mut PacketReader<R>,
+    idle: Option<Duration>,
+) -> Result<Option<Packet>> {
+    match idle {
+        None => packets.next().await,
+        Some(limit) => tokio::time::timeout(limit, packets.next())
+            .await
+            .map_err(|_| Error::Timeout("waiting for the peer (idle timeout)"))?,
+    }
 }
 
 /// Encodes `first` and whatever else is queued (up to a batch size) into `buf`. True at goodbye.

@@ -1,0 +1,163 @@
+//! `createHistoryStream({id, seq|sequence, limit, live, old, keys})` served from the database:
+//! stored messages with sequence ≥ `seq`, then (live) new ones as they are stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sluice_msg::FeedId;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{Inner, Live};
+use crate::muxrpc::{Request, Sink};
+
+/// Messages read from the database per step.
+const PAGE: usize = 256;
+/// How often an idle live stream checks that the peer still wants it.
+const CHECK: Duration = Duration::from_secs(5);
+
+/// The parsed arguments of one call.
+#[derive(Debug)]
+struct Query {
+    id: FeedId,
+    seq: u64,
+    limit: u64,
+    live: bool,
+    old: bool,
+    keys: bool,
+}
+
+impl Query {
+    fn parse(args: &[Value]) -> Option<Query> {
+        let opts = args.first()?.as_object()?;
+        let id = opts.get("id")?.as_str()?.parse().ok()?;
+        let num = |k: &str| opts.get(k).and_then(Value::as_f64);
+        let flag = |k: &str, default: bool| opts.get(k).and_then(Value::as_bool).unwrap_or(default);
+        let seq = num("seq").or_else(|| num("sequence")).unwrap_or(0.0);
+        let limit = num("limit").filter(|l| *l >= 0.0);
+        Some(Query {
+            id,
+            seq: (seq.max(1.0)) as u64,
+            limit: limit.map_or(u64::MAX, |l| l as u64),
+            live: flag("live", false),
+            old: flag("old", true),
+            keys: flag("keys", true),
+        })
+    }
+}
+
+/// Starts serving one `createHistoryStream` call.
+pub(super) fn serve(inner: Arc<Inner>, req: Request) {
+    let Some(query) = Query::parse(&req.args) else {
+        req.reject(
+            "createHistoryStream: expected [{id: \"@…ed25519\", seq?, limit?, live?, old?, keys?}]",
+        );
+        return;
+    };
+    let sink = req.sink;
+    tokio::spawn(async move {
+        let id = query.id;
+        match stream(&inner, &query, &sink).await {
+            Ok(()) => drop(sink.end().await),
+            Err(why) => {
+                tracing::debug!(feed = %id, why, "createHistoryStream ended");
+                sink.error_now(why);
+            }
+        }
+    });
+}
+
+async fn stream(inner: &Inner, q: &Query, sink: &Sink) -> Result<(), &'static str> {
+    // Subscribe before reading the stored part, so nothing stored in between is missed.
+    let live = q.live.then(|| inner.live.subscribe());
+    let mut sent = 0u64;
+    let mut next = q.seq;
+    if q.old {
+        next = send_stored(inner, q, next, &mut sent, sink).await?;
+    } else {
+        next = next.max(inner.latest(&q.id).map_err(|_| "database error")? + 1);
+    }
+    if let Some(rx) = live {
+        follow(inner, q, next, sent, rx, sink).await?;
+    }
+    Ok(())
+}
+
+/// Sends stored messages from `next` on; returns the sequence after the last one sent.
+async fn send_stored(
+    inner: &Inner,
+    q: &Query,
+    mut next: u64,
+    sent: &mut u64,
+    sink: &Sink,
+) -> Result<u64, &'static str> {
+    while *sent < q.limit {
+        let want = usize::try_from(q.limit - *sent).unwrap_or(PAGE).min(PAGE);
+        let page = read_page(inner, &q.id, next, want, q.keys)?;
+        if page.is_empty() {
+            break;
+        }
+        for value in page {
+            sink.send(value)
+                .await
+                .map_err(|_| "the peer closed the stream")?;
+            *sent += 1;
+            next += 1;
+        }
+    }
+    Ok(next)
+}
+
+fn read_page(
+    inner: &Inner,
+    id: &FeedId,
+    from: u64,
+    limit: usize,
+    keys: bool,
+) -> Result<Vec<Value>, &'static str> {
+    let msgs = inner
+        .db
+        .feed(id, from, limit, false)
+        .map_err(|_| "database error")?;
+    msgs.iter()
+        .map(|m| {
+            let parsed = match keys {
+                true => serde_json::from_str(&m.to_json()),
+                false => serde_json::from_slice(m.value_json()),
+            };
+            parsed.map_err(|_| "stored message does not parse")
+        })
+        .collect()
+}
+
+/// Live part: forwards new messages of the feed, re-reading the database after a gap.
+async fn follow(
+    inner: &Inner,
+    q: &Query,
+    mut next: u64,
+    mut sent: u64,
+    mut rx: tokio::sync::broadcast::Receiver<Live>,
+    sink: &Sink,
+) -> Result<(), &'static str> {
+    // Catch up with anything stored between the stored read and the subscription.
+    next = send_stored(inner, q, next, &mut sent, sink).await?;
+    while sent < q.limit {
+        let event = match tokio::time::timeout(CHECK, rx.recv()).await {
+            Err(_) if sink.is_closed() => return Ok(()),
+            Err(_) => continue,
+            Ok(event) => event,
+        };
+        let gap = match event {
+            Ok(Live::Msg(m)) => {
+                let msg = m.as_msg();
+                msg.author() == q.id && msg.sequence() >= next
+            }
+            Ok(Live::Resync) | Err(RecvError::Lagged(_)) => true,
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        if gap {
+            next = send_stored(inner, q, next, &mut sent, sink).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! A replicating SSB node: serves a peer's calls from the database and fetches the feeds it
+//! wants from every peer, feeding them through the database's one ingest path.
+//!
+//! Data flow: each connection's fetch tasks (one `createHistoryStream` per wanted feed) parse
+//! messages and push them into one bounded ingest channel; the ingest task batches them, drops
+//! duplicates, buffers early arrivals per feed (bounded), and calls `Db::add_batch`. A peer
+//! whose messages are rejected, or that floods out-of-sequence messages, is hung up on.
+
+mod fetch;
+mod history;
+mod ingest;
+mod rpc;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use sluice_msg::{FeedId, Keys, VerifyMode};
+use sluice_views::{Db, Filter, StoredMsg};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::addr::MultiAddr;
+use crate::error::{Error, Result};
+use crate::muxrpc::Handler;
+use crate::peer::{Listener, Options, Peer, connect_addr};
+
+pub use fetch::FetchReport;
+
+/// What a node does and its limits.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Follow-graph distance of the feeds to replicate (own feed = 0; default 2).
+    pub hops: u32,
+    /// Feeds replicated whatever the follow graph says (unless blocked).
+    pub feeds: Vec<FeedId>,
+    /// Also replicate each connected peer's own feed (unless blocked).
+    pub peer_feed: bool,
+    /// Answer peers' `createHistoryStream` (false = fetch-only).
+    pub serve: bool,
+    /// Fetch wanted feeds from peers (false = serve-only).
+    pub fetch: bool,
+    /// Keep fetch streams open for new messages (`live: true`).
+    pub live: bool,
+    /// How incoming messages are verified.
+    pub verify: VerifyMode,
+    /// Early (out-of-order) messages buffered per feed before the sender is hung up on.
+    pub max_early: usize,
+    /// Capacity of the ingest channel (messages), shared by all peers.
+    pub ingest_capacity: usize,
+    /// How often a live connection re-reads the follow graph for newly wanted feeds.
+    pub refresh: Duration,
+    /// Network options (caps key, handshake/idle timeouts, connection limit).
+    pub net: Options,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        let mut net = Options::default();
+        net.rpc.idle_timeout = Some(Duration::from_secs(300));
+        Self {
+            hops: 2,
+            feeds: Vec::new(),
+            peer_feed: true,
+            serve: true,
+            fetch: true,
+            live: true,
+            verify: VerifyMode::Full,
+            max_early: 4096,
+            ingest_capacity: 8192,
+            refresh: Duration::from_secs(10),
+            net,
+        }
+    }
+}
+
+/// Replication counters (monotonic).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Messages received from peers.
+    pub received: AtomicU64,
+    /// Messages stored.
+    pub appended: AtomicU64,
+    /// Messages dropped as already stored.
+    pub duplicates: AtomicU64,
+    /// Messages refused by validation.
+    pub rejected: AtomicU64,
+    /// Peers hung up on for misbehaving.
+    pub peers_dropped: AtomicU64,
+}
+
+impl Stats {
+    fn bump(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `(received, appended, duplicates, rejected)` now.
+    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (
+            get(&self.received),
+            get(&self.appended),
+            get(&self.duplicates),
+            get(&self.rejected),
+        )
+    }
+}
+
+/// A live-feed event for the history streams.
+#[derive(Debug, Clone)]
+enum Live {
+    /// A newly stored message.
+    Msg(StoredMsg),
+    /// Events were lost: re-read the database.
+    Resync,
+}
+
+struct Inner {
+    db: Arc<Db>,
+    keys: SigningKey,
+    me: FeedId,
+    config: NodeConfig,
+    stats: Stats,
+    live: broadcast::Sender<Live>,
+    ingest: mpsc::Sender<ingest::Incoming>,
+}
+
+/// A replicating node over one database. Cheap to clone; create it inside a tokio runtime.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.inner.me)
+    }
+}
+
+impl Node {
+    /// A node serving and replicating `db` as the identity `keys`.
+    pub fn new(db: Arc<Db>, keys: SigningKey, config: NodeConfig) -> Node {
+        let (live, _) = broadcast::channel(1024);
+        let (tx, rx) = mpsc::channel(config.ingest_capacity.max(1));
+        let inner = Arc::new(Inner {
+            me: FeedId(keys.verifying_key().to_bytes()),
+            db,
+            keys,
+            config,
+            stats: Stats::default(),
+            live,
+            ingest: tx,
+        });
+        spawn_live_hub(&inner);
+        tokio::spawn(ingest::run(inner.clone(), rx));
+        Node { inner }
+    }
+
+    /// This node's feed id.
+    pub fn id(&self) -> FeedId {
+        self.inner.me
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Arc<Db> {
+        &self.inner.db
+    }
+
+    /// The replication counters.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// The node's keys as an ssb-keys pair (for publishing).
+    pub fn keys(&self) -> Keys {
+        Keys::from_seed(self.inner.keys.to_bytes())
+    }
+
+    /// The handler serving calls from the peer `peer`.
+    pub fn handler(&self, peer: &VerifyingKey) -> Arc<dyn Handler> {
+        Arc::new(rpc::NodeHandler::new(self.inner.clone(), peer))
+    }
+
+    /// The feeds this node wants: own feed, follow graph within `hops`, explicit feeds, minus
+    /// the ones it blocks.
+    pub fn wanted_feeds(&self) -> Result<BTreeSet<FeedId>> {
+        self.inner.wanted_feeds()
+    }
+
+    /// Dials `addr` and starts replicating with it (fetching unless serve-only).
+    pub async fn connect(&self, addr: &MultiAddr) -> Result<Peer> {
+        let handler = self.handler(&addr.key);
+        let peer = connect_addr(addr, &self.inner.keys, &self.inner.config.net, handler).await?;
+        tracing::info!(peer = %addr, "connected");
+        self.start_fetching(&peer);
+        Ok(peer)
+    }
+
+    /// Dials `addr`, fetches every wanted feed up to what the peer has now (not live), waits
+    /// until the messages are stored, and hangs up.
+    pub async fn replicate_once(&self, addr: &MultiAddr) -> Result<FetchReport> {
+        let handler = self.handler(&addr.key);
+        let peer = connect_addr(addr, &self.inner.keys, &self.inner.config.net, handler).await?;
+        let who = FeedId(peer.id().to_bytes());
+        let report = fetch::fetch_all(&self.inner, peer.rpc(), who, false).await;
+        self.flush().await;
+        let _ = peer.close().await;
+        report
+    }
+
+    /// Waits until every message queued for ingest so far has been processed.
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .inner
+            .ingest
+            .send(ingest::Incoming::Flush(tx))
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Accepts peers on `listener` until it fails, replicating with each.
+    pub async fn serve(&self, listener: Listener) -> Result<()> {
+        let me = self.clone();
+        let on_peer = self.clone();
+        listener
+            .run(
+                move |key| me.handler(key),
+                move |peer| {
+                    tracing::info!(peer = %FeedId(peer.id().to_bytes()), "accepted");
+                    on_peer.start_fetching(&peer);
+                },
+            )
+            .await
+    }
+
+    /// Starts the fetch side of replication on an open connection (no-op when serve-only).
+    pub fn start_fetching(&self, peer: &Peer) {
+        if !self.inner.config.fetch {
+            return;
+        }
+        let inner = self.inner.clone();
+        let rpc = peer.rpc().clone();
+        let who = FeedId(peer.id().to_bytes());
+        let live = inner.config.live;
+        tokio::spawn(async move {
+            if let Err(e) = fetch::fetch_all(&inner, &rpc, who, live).await {
+                tracing::info!(peer = %who, error = %e, "replication with peer ended");
+            }
+        });
+    }
+}
+
+impl Inner {
+    fn wanted_feeds(&self) -> Result<BTreeSet<FeedId>> {
+        let hops = self.db.hops(&self.me, self.config.hops).map_err(db_err)?;
+        let blocked: BTreeSet<FeedId> = self
+            .db
+            .blocks(&self.me)
+            .map_err(db_err)?
+            .into_iter()
+            .collect();
+        let mut want: BTreeSet<FeedId> = hops
+            .into_iter()
+            .filter(|(_, d)| *d >= 0)
+            .map(|(f, _)| f)
+            .collect();
+        want.insert(self.me);
+        want.extend(self.config.feeds.iter().copied());
+        want.retain(|f| !blocked.contains(f));
+        Ok(want)
+    }
+
+    fn blocked(&self, feed: &FeedId) -> bool {
+        self.db.blocks(&self.me).is_ok_and(|b| b.contains(feed))
+    }
+
+    fn latest(&self, feed: &FeedId) -> Result<u64> {
+        let state = self.db.latest_seq(feed).map_err(db_err)?;
+        Ok(state.map_or(0, |s| s.sequence))
+    }
+}
+
+/// The ed25519 signing key of an ssb-keys pair (the node identity of a store's `secret`).
+pub fn signing_key(keys: &Keys) -> Result<SigningKey> {
+    let text = keys.to_secret_string();
+    let secret = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<String>();
+    let value: serde_json::Value = serde_json::from_str(&secret)
+        .map_err(|e| Error::BadKey(format!("unreadable key pair: {e}")))?;
+    let private = value["private"].as_str().unwrap_or_default();
+    let b64 = private.trim_end_matches(".ed25519");
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+        .map_err(|e| Error::BadKey(format!("unreadable private key: {e}")))?;
+    let seed: [u8; 32] = bytes
+        .get(..32)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| Error::BadKey("private key shorter than 32 bytes".into()))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+fn db_err(e: sluice_views::Error) -> Error {
+    Error::Database(Box::new(e))
+}
+
+/// Forwards the database's new messages to the history streams (one blocking thread per node).
+fn spawn_live_hub(inner: &Arc<Inner>) {
+    let db = Arc::downgrade(&inner.db);
+    let tx = inner.live.clone();
+    let spawned = std::thread::Builder::new()
+        .name("sluice-net-live".into())
+        .spawn(move || live_hub(&db, &tx));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the live-feed thread; live streams stay idle");
+    }
+}
+
+fn live_hub(db: &std::sync::Weak<Db>, tx: &broadcast::Sender<Live>) {
+    loop {
+        let Some(sub) = db.upgrade().map(|db| db.subscribe(Filter::All)) else {
+            return;
+        };
+        loop {
+            match sub.recv_timeout(Duration::from_millis(500)) {
+                Ok(msg) => drop(tx.send(Live::Msg(msg))),
+                Err(false) if db.strong_count() > 0 => {}
+                Err(_) => break,
+            }
+        }
+        if !sub.lagged() {
+            return;
+        }
+        let _ = tx.send(Live::Resync);
+    }
+}
