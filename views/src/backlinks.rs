@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sluice_msg::{BlobId, FeedId, MsgId, Ref};
 
+use crate::scan::Facts;
 use crate::tangles::wire::{Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
 
@@ -84,7 +85,7 @@ pub fn links(content: &Value) -> Vec<(Ref, String)> {
 }
 
 /// Parses a whole string as a ref, rejecting by length and sigil before decoding.
-fn as_ref(s: &str) -> Option<Ref> {
+pub(crate) fn as_ref(s: &str) -> Option<Ref> {
     const FEED_LEN: usize = 53; // '@' + 44 base64 chars + ".ed25519"
     const HASH_LEN: usize = 52; // '%' or '&' + 44 base64 chars + ".sha256"
     let plausible = match s.as_bytes().first() {
@@ -186,6 +187,16 @@ impl View for Backlinks {
         let Some(content) = msg.content else { return };
         for (target, path) in links(content) {
             self.add_link(&target, &path, msg.offset);
+        }
+    }
+
+    fn uses_facts(&self) -> bool {
+        true
+    }
+
+    fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
+        for (target, path) in facts.into_iter().flat_map(Facts::links) {
+            self.add_link(target, path, msg.offset);
         }
     }
 

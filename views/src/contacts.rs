@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 use sluice_msg::FeedId;
 
+use crate::scan::Facts;
 use crate::tangles::wire::{Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
 
@@ -283,7 +284,7 @@ impl Contacts {
 }
 
 /// The `(dest, relation)` a public contact message sets, or `None` for anything else.
-fn contact_edge(content: &Value) -> Option<(FeedId, Relation)> {
+pub(crate) fn contact_edge(content: &Value) -> Option<(FeedId, Relation)> {
     if content.get("type")?.as_str()? != "contact" {
         return None;
     }
@@ -305,6 +306,19 @@ impl View for Contacts {
             return; // read from the record header: most messages skip the JSON lookups
         }
         if let Some((dest, relation)) = msg.content.and_then(contact_edge) {
+            self.set(msg.author, dest, msg.sequence, relation);
+        }
+    }
+
+    fn uses_facts(&self) -> bool {
+        true
+    }
+
+    fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
+        if msg.content_type() != Some("contact") {
+            return;
+        }
+        if let Some(&(dest, relation)) = facts.and_then(|f| f.contact.as_ref()) {
             self.set(msg.author, dest, msg.sequence, relation);
         }
     }

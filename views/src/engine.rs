@@ -14,6 +14,7 @@ use sluice_log::Log;
 
 use crate::error::Error;
 use crate::record::{self, Header};
+use crate::scan::Facts;
 use crate::view::{Indexed, View};
 use crate::viewfile::{self, Unusable};
 
@@ -101,8 +102,11 @@ pub(crate) trait AnySlot: Send + Sync {
     fn is_loaded(&self) -> bool;
     /// Why the view was rebuilt on open (None when its file was used).
     fn rebuilt_because(&self) -> Option<Unusable>;
-    /// Applies records at or above `since`, then moves `since` to `end`.
-    fn apply_chunk(&self, entries: &[Indexed<'_>], end: u64);
+    /// Whether the view reads content through [`Facts`].
+    fn uses_facts(&self) -> bool;
+    /// Applies records at or above `since` (with their content facts, `facts[i]` for
+    /// `entries[i]`, when given and the view uses them), then moves `since` to `end`.
+    fn apply_chunk(&self, entries: &[Indexed<'_>], facts: Option<&[Option<Facts>]>, end: u64);
     /// Empties the view for a rebuild.
     fn reset(&self);
     /// Writes the view file if `since` moved since the last write.
@@ -150,12 +154,20 @@ impl<V: View + 'static> AnySlot for Slot<V> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
-    fn apply_chunk(&self, entries: &[Indexed<'_>], end: u64) {
+    fn uses_facts(&self) -> bool {
+        self.read().uses_facts()
+    }
+    fn apply_chunk(&self, entries: &[Indexed<'_>], facts: Option<&[Option<Facts>]>, end: u64) {
         let mut view = self.write();
         let since = self.since();
         let start = entries.partition_point(|e| e.offset < since);
-        for entry in &entries[start..] {
-            view.apply(entry);
+        match facts.filter(|_| view.uses_facts()) {
+            Some(facts) => {
+                for (entry, f) in entries[start..].iter().zip(&facts[start..]) {
+                    view.apply_facts(entry, f.as_ref());
+                }
+            }
+            None => entries[start..].iter().for_each(|entry| view.apply(entry)),
         }
         self.since.fetch_max(end, Ordering::AcqRel);
     }
@@ -237,8 +249,13 @@ fn apply_records(
         .filter(|s| s.since() < chunk_end)
         .collect();
     let headers = decode_headers(raw)?;
-    let contents = if lagging.iter().any(|s| s.needs_content()) {
+    let contents = if lagging.iter().any(|s| s.needs_content() && !s.uses_facts()) {
         parse_contents(&headers)?
+    } else {
+        Vec::new()
+    };
+    let facts = if lagging.iter().any(|s| s.uses_facts()) {
+        scan_contents(&headers)?
     } else {
         Vec::new()
     };
@@ -259,7 +276,7 @@ fn apply_records(
         .collect();
     lagging
         .par_iter()
-        .for_each(|slot| slot.apply_chunk(&entries, chunk_end));
+        .for_each(|slot| slot.apply_chunk(&entries, Some(&facts), chunk_end));
     Ok(())
 }
 
@@ -267,7 +284,7 @@ fn apply_records(
 pub(crate) fn apply_all(slots: &[&dyn AnySlot], entries: &[Indexed<'_>], end: u64) {
     slots
         .par_iter()
-        .for_each(|slot| slot.apply_chunk(entries, end));
+        .for_each(|slot| slot.apply_chunk(entries, None, end));
 }
 
 type Decoded<'a> = (u64, Header<'a>, &'a [u8]);
@@ -301,6 +318,22 @@ fn parse_contents(headers: &[Decoded<'_>]) -> Result<Vec<Option<serde_json::Valu
                     source,
                 })?;
             Ok(parsed.content.is_object().then_some(parsed.content))
+        })
+        .collect()
+}
+
+/// The graph views' facts of each record's content, scanned in parallel (see `scan.rs`).
+fn scan_contents(headers: &[Decoded<'_>]) -> Result<Vec<Option<Facts>>, Error> {
+    headers
+        .par_iter()
+        .map(|(offset, header, value)| {
+            if header.encrypted {
+                return Ok(None);
+            }
+            Facts::of_value_json(value).map_err(|source| Error::RecordJson {
+                offset: *offset,
+                source,
+            })
         })
         .collect()
 }

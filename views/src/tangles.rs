@@ -36,6 +36,7 @@ use std::collections::{BinaryHeap, HashMap};
 use serde_json::Value;
 use sluice_msg::MsgId;
 
+use crate::scan::Facts;
 use crate::view::{Indexed, View, ViewDataError};
 use wire::{Reader, Writer};
 
@@ -386,6 +387,16 @@ impl View for Tangles {
         let Some(content) = msg.content else { return };
         for claim in claims(content) {
             self.add_claim(claim, msg.id, msg.offset, msg.timestamp);
+        }
+    }
+
+    fn uses_facts(&self) -> bool {
+        true
+    }
+
+    fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
+        for claim in facts.map(|f| f.claims.as_slice()).unwrap_or_default() {
+            self.add_claim(claim.clone(), msg.id, msg.offset, msg.timestamp);
         }
     }
 

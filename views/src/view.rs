@@ -7,6 +7,8 @@
 
 use sluice_msg::{FeedId, MsgId};
 
+use crate::scan::Facts;
+
 /// One message as the views see it: decoded once per record and shared by every view.
 #[derive(Debug, Clone, Copy)]
 pub struct Indexed<'a> {
@@ -68,5 +70,19 @@ pub trait View: Send + Sync {
     /// views skip JSON parsing entirely. The default is `true`.
     fn needs_content(&self) -> bool {
         true
+    }
+    /// Whether the view can read content from [`Facts`] through [`View::apply_facts`]. Then
+    /// rebuilds and catch-ups scan each record's value JSON once for all such views instead of
+    /// parsing it into a `serde_json::Value`. The default is `false`.
+    fn uses_facts(&self) -> bool {
+        false
+    }
+    /// Folds one durable message given the facts of its public content (`None` when the
+    /// content is encrypted or not an object); `msg.content` may then be `None`. The database
+    /// calls it instead of [`View::apply`] when [`View::uses_facts`] is true; both must fold
+    /// the same message to the same state. The default calls [`View::apply`].
+    fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
+        let _ = facts;
+        self.apply(msg);
     }
 }
