@@ -20,8 +20,11 @@ mod cmd {
     pub mod publish;
     pub mod query;
     pub mod reindex;
+    pub mod replicate;
+    pub mod serve;
     pub mod stats;
     pub mod validate;
+    pub mod whoami;
 }
 mod ingest;
 mod print;
@@ -67,6 +70,12 @@ pub enum Command {
     Fsck(cmd::fsck::Args),
     /// Message, feed and type counts, sizes, and each view's version and progress.
     Stats(cmd::stats::Args),
+    /// Accept SSB peers: serve our feeds and replicate the wanted ones.
+    Serve(cmd::serve::Args),
+    /// Replicate the wanted feeds from SSB peers (`net:HOST:PORT~shs:KEY`), once or live.
+    Replicate(cmd::replicate::Args),
+    /// Print this node's feed id (its key pair lives in `<db>/secret`).
+    Whoami(cmd::whoami::Args),
     /// Import the bundled sample into a fresh store and show some answers.
     Demo(cmd::demo::Args),
 }
@@ -86,6 +95,9 @@ fn main() -> ExitCode {
         Command::Fsck(args) => cmd::fsck::run(&cli, args),
         Command::Stats(args) => cmd::stats::run(&cli, args),
         Command::Demo(args) => cmd::demo::run(&cli, args),
+        Command::Serve(args) => cmd::serve::run(&cli, args),
+        Command::Replicate(args) => cmd::replicate::run(&cli, args),
+        Command::Whoami(args) => cmd::whoami::run(&cli, args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("sluice: {e:#}");

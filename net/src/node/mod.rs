@@ -339,3 +339,12 @@ fn live_hub(db: &std::sync::Weak<Db>, tx: &broadcast::Sender<Live>) {
         let _ = tx.send(Live::Resync);
     }
 }
+
+/// Runs `f` to completion on a new multi-threaded tokio runtime (for synchronous callers such
+/// as the CLI, which then need no runtime of their own).
+pub fn block_on<F: std::future::Future>(f: F) -> std::io::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(f))
+}
