@@ -1,5 +1,6 @@
 //! Interop with a real ssb-server 16: sluice-net handshakes, fetches the server's feed with
-//! `createHistoryStream`, validates it with sluice-msg, and answers the server's own calls.
+//! `createHistoryStream`, validates it with sluice-msg, and answers the server's own calls; a
+//! sluice `Node` and the server replicate each other's feeds, stored and live.
 //!
 //! Needs node and `npm ci --prefix tests/js/server`. Without them the test skips with a
 //! message, except under CI (`CI=true`), where it fails.
@@ -63,6 +64,10 @@ struct NodeServer {
     _child: KillOnDrop,
     id: String,
     addr: MultiAddr,
+    /// The server's JSON lines after the ready line (`stored`, `published` events).
+    events: std::sync::mpsc::Receiver<Value>,
+    /// Commands (`publish TEXT`); closing it stops the server.
+    stdin: std::process::ChildStdin,
     _dir: tempfile::TempDir,
 }
 
@@ -87,7 +92,9 @@ impl NodeServer {
             .spawn()
             .expect("start node server.js");
         let mut child = KillOnDrop(child);
-        let ready = wait_ready(child.0.stdout.take().expect("piped stdout"));
+        let stdin = child.0.stdin.take().expect("piped stdin");
+        let events = json_lines(child.0.stdout.take().expect("piped stdout"));
+        let ready = wait_ready(&events);
         let id = ready["id"]
             .as_str()
             .expect("ready line has an id")
@@ -102,25 +109,58 @@ impl NodeServer {
             _child: child,
             id,
             addr,
+            events,
+            stdin,
             _dir: dir,
         }
     }
+
+    /// Asks the server to publish a post.
+    fn publish(&mut self, text: &str) {
+        use std::io::Write as _;
+        writeln!(self.stdin, "publish {text}").expect("write to the server's stdin");
+    }
+
+    /// Waits (bounded) until the server has stored message `sequence` of `author`.
+    fn wait_stored(&self, author: &str, sequence: u64) {
+        let deadline = std::time::Instant::now() + STEP;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            let Ok(event) = self.events.recv_timeout(left) else {
+                break;
+            };
+            let stored = &event["stored"];
+            if stored["author"] == author && stored["sequence"].as_u64() >= Some(sequence) {
+                return;
+            }
+        }
+        panic!("ssb-server did not store message {sequence} of {author} in time");
+    }
 }
 
-/// Reads stdout until the ready line (on a thread, so the wait is bounded).
-fn wait_ready(stdout: std::process::ChildStdout) -> Value {
+/// Forwards every JSON line of the server's stdout to a channel (from a thread).
+fn json_lines(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<Value> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["ready"] == json!(true)
-            {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 let _ = tx.send(v);
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("ssb-server printed its ready line in time")
+    rx
+}
+
+/// Waits (bounded) for the ready line.
+fn wait_ready(events: &std::sync::mpsc::Receiver<Value>) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match events.recv_timeout(left) {
+            Ok(v) if v["ready"] == json!(true) => return v,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("ssb-server did not print its ready line in time");
 }
 
 /// Answers what ssb-server calls on a peer: empty streams for blobs and history, pings back.
@@ -255,4 +295,56 @@ async fn fetches_and_validates_the_server_feed() {
 
     let closed = step("goodbye", peer.close()).await;
     assert!(closed.is_ok(), "the connection ends cleanly: {closed:?}");
+}
+
+/// Waits (bounded) until `db` holds message `sequence` of `feed`.
+async fn wait_for_seq(db: &sluice_views::Db, feed: &str, sequence: u64) {
+    let feed: sluice_msg::FeedId = feed.parse().expect("feed id");
+    step("a message arrives in sluice", async {
+        while db.latest_seq(&feed).expect("db").map_or(0, |s| s.sequence) < sequence {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_and_sluice_node_replicate_both_ways_live() {
+    if !node_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Arc::new(sluice_views::Db::open(dir.path()).expect("open db"));
+    let ours = SigningKey::from_bytes(&[43; 32]);
+    let node = sluice_net::Node::new(db.clone(), ours, sluice_net::NodeConfig::default());
+    let our_id = node.id().to_string();
+    for i in 1..=3 {
+        db.publish(
+            &node.keys(),
+            json!({"type": "post", "text": format!("sluice {i}")}),
+        )
+        .expect("publish");
+    }
+    let mut server = NodeServer::start(PUBLISHED, &our_id);
+    let peer = step("connect", node.connect(&server.addr))
+        .await
+        .expect("handshake with ssb-server");
+
+    // sluice fetches the server's feed (its posts and the follow) into its database.
+    wait_for_seq(&db, &server.id, PUBLISHED + 1).await;
+    // The server follows us, so it fetches our feed through our createHistoryStream.
+    tokio::task::block_in_place(|| server.wait_stored(&our_id, 3));
+    // Live, sluice → server.
+    db.publish(
+        &node.keys(),
+        json!({"type": "post", "text": "live from sluice"}),
+    )
+    .expect("publish");
+    tokio::task::block_in_place(|| server.wait_stored(&our_id, 4));
+    // Live, server → sluice.
+    server.publish("live from ssb-server");
+    wait_for_seq(&db, &server.id, PUBLISHED + 2).await;
+    let (_, _, _, rejected) = node.stats().snapshot();
+    assert_eq!(rejected, 0, "every message from ssb-server validates");
+    let _ = step("goodbye", peer.close()).await;
 }

@@ -5,6 +5,8 @@
 // Listens on 127.0.0.1:PORT only (no LAN discovery, no websockets), publishes N posts on its
 // own feed, follows the given feeds, prints one JSON ready line
 //   {"ready":true,"id":"@….ed25519","port":PORT,"address":"net:…~shs:…","published":N}
+// then one line {"stored":{"key","author","sequence"}} per message it stores afterwards,
+// publishes a post for each stdin line `publish TEXT` (answering {"published":{key,sequence}}),
 // and exits when its stdin closes (so a test that dies takes the server with it).
 'use strict'
 const path = require('path')
@@ -69,10 +71,25 @@ publishAll(0, (err) => {
   followAll(0, (err) => {
     if (err) throw err
     const ready = { ready: true, id: sbot.id, port, address: sbot.getAddress(), published: publishCount }
-    process.stdout.write(JSON.stringify(ready) + '\n')
+    emit(ready)
   })
 })
 
-process.stdin.resume()
-process.stdin.on('end', () => sbot.close(() => process.exit(0)))
+function emit (obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+sbot.post((msg) => {
+  emit({ stored: { key: msg.key, author: msg.value.author, sequence: msg.value.sequence } })
+})
+
+const lines = require('readline').createInterface({ input: process.stdin })
+lines.on('line', (line) => {
+  if (!line.startsWith('publish ')) return
+  sbot.publish({ type: 'post', text: line.slice(8) }, (err, msg) => {
+    if (err) return emit({ error: err.message })
+    emit({ published: { key: msg.key, sequence: msg.value.sequence } })
+  })
+})
+lines.on('close', () => sbot.close(() => process.exit(0)))
 process.stdin.on('error', () => sbot.close(() => process.exit(0)))
