@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::encode::{latin1_sha256, to_v8_compact, to_v8_pretty, utf16_len};
+use crate::encode::{compact_from_pretty, latin1_sha256, to_v8_pretty, utf16_len};
 use crate::error::ValidationError;
 use crate::refs::{self, FeedId, MsgId};
 
@@ -11,6 +11,8 @@ pub const MAX_MESSAGE_UNITS: usize = 8192;
 const SIG_SUFFIX: &str = ".sig.ed25519";
 /// What precedes the signature in the encoding; the signed text ends just before it.
 const SIG_KEY: &str = ",\n  \"signature\": ";
+/// The position of `content` among the keys of a value whose key order is checked.
+const CONTENT_AT: usize = 5;
 
 /// A format-valid message value. Keeps the original keys and values; knows its canonical
 /// encoding and id. Chain and signature checks are separate: see [`crate::validate`].
@@ -115,7 +117,17 @@ impl Message {
     }
     /// The content: an object, or the encrypted string.
     pub fn content(&self) -> &Value {
-        &self.value["content"]
+        // The key order is checked on parsing and the value never changes afterwards, so
+        // `content` sits at a fixed position: no key hashing on this hot path.
+        static NULL: Value = Value::Null;
+        let by_position = self
+            .value
+            .as_object()
+            .and_then(|m| m.iter().nth(CONTENT_AT));
+        match by_position {
+            Some((key, content)) if key == "content" => content,
+            _ => self.value.get("content").unwrap_or(&NULL),
+        }
     }
     /// `content.type`, or None when the content is encrypted.
     pub fn content_type(&self) -> Option<&str> {
@@ -139,7 +151,7 @@ impl Message {
     }
     /// Compact JSON of the value, with the same key order and number formatting as the encoding.
     pub fn to_compact_json(&self) -> String {
-        to_v8_compact(&self.value)
+        compact_from_pretty(&self.encoded)
     }
 
     /// The signed bytes: the encoding without the signature (UTF-8).

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rayon::prelude::*;
 use serde_json::Value;
 use sluice_msg::{FeedId, FeedState, HmacKey, Keys, Message, MsgId, ValidationError, VerifyMode};
 
@@ -96,6 +97,7 @@ impl Db {
             }
         }
         self.after_append(&batch, &accepted, &offsets, &mut last_persist)?;
+        drop_in_background(batch);
         Ok(outcomes
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::AlreadyPresent))
@@ -154,7 +156,8 @@ impl Db {
         }
         let now = now_ms();
         let records: Vec<Vec<u8>> = accepted
-            .iter()
+            .par_iter()
+            .with_min_len(PAR_MIN)
             .map(|&k| encode_record(&batch.msgs[k], batch.received[k].unwrap_or(now)))
             .collect();
         let offsets = self.log.append_batch(records.iter().map(Vec::as_slice))?;
@@ -236,6 +239,17 @@ fn indexed(msg: &Message, offset: u64, received: Option<f64>) -> Indexed<'_> {
         content_type: msg.content_type(),
         encrypted: msg.is_encrypted(),
         content: content.is_object().then_some(content),
+    }
+}
+
+/// Items per rayon task when encoding records: small batches stay on the calling thread.
+const PAR_MIN: usize = 256;
+
+/// Freeing a large batch of parsed messages (a JSON tree each) takes a good part of a
+/// batch's time; the caller does not need to wait for it.
+fn drop_in_background(batch: Batch) {
+    if batch.msgs.len() >= PAR_MIN {
+        rayon::spawn(move || drop(batch));
     }
 }
 

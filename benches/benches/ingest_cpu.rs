@@ -1,0 +1,90 @@
+//! CPU time (user + sys, from `/proc/self/stat`) of each ingest stage on the medium fixture:
+//! parse, `validate_batch` full/chain, and `Db::add_batch` full/chain. CPU time does not
+//! depend on what else the shared machine runs, unlike the wall-clock medians of criterion.
+//! Run: `cargo bench -p sluice-benches --bench ingest_cpu` (prints one line per stage;
+//! `INGEST_STAGE=full|chain|validate|add` picks stages).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use sluice_msg::{Message, VerifyMode, validate_batch};
+use sluice_views::Db;
+
+/// This process's user + system CPU time in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the `(comm)` part: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<u64>() as f64 / 100.0
+}
+
+/// Runs `f`, printing its CPU and wall time per message.
+fn stage<T>(name: &str, n: usize, f: impl FnOnce() -> T) -> T {
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    let out = black_box(f());
+    let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
+    println!(
+        "{name:<22} cpu {cpu:7.3} s  wall {wall:7.3} s  ({:.0} msgs per cpu-s)",
+        n as f64 / cpu.max(1e-9)
+    );
+    out
+}
+
+fn lines(jsonl: &[u8]) -> Vec<&[u8]> {
+    jsonl
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn parse(lines: &[&[u8]]) -> Vec<(Message, Option<f64>)> {
+    lines
+        .iter()
+        .map(|l| Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg"))
+        .collect()
+}
+
+fn ingest(entries: &[(Message, Option<f64>)], mode: VerifyMode) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path()).expect("open");
+    let batch = entries.to_vec();
+    let name = format!("add_batch {mode:?}");
+    stage(&name, entries.len(), || {
+        db.add_batch_received(batch, mode).expect("add")
+    });
+}
+
+fn main() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/fixtures/medium/msgs.jsonl.zst");
+    let Ok(raw) = std::fs::read(&path) else {
+        eprintln!("skipping: {} not found", path.display());
+        return;
+    };
+    let jsonl = zstd::decode_all(&raw[..]).expect("zstd");
+    let lines = lines(&jsonl);
+    let n = lines.len();
+    let entries = stage("parse entries", n, || parse(&lines));
+    let msgs: Vec<Message> = entries.iter().map(|(m, _)| m.clone()).collect();
+    // INGEST_STAGE=full|chain|validate|add runs only those stages.
+    let only = std::env::var("INGEST_STAGE").unwrap_or_default();
+    for (name, mode) in [("full", VerifyMode::Full), ("chain", VerifyMode::Chain)] {
+        if only.is_empty() || only == name || only == "validate" {
+            stage(&format!("validate_batch {name}"), n, || {
+                validate_batch(&msgs, |_| None, mode, None)
+            });
+        }
+    }
+    for (name, mode) in [("full", VerifyMode::Full), ("chain", VerifyMode::Chain)] {
+        if only.is_empty() || only == name || only == "add" {
+            ingest(&entries, mode);
+        }
+    }
+}
