@@ -63,18 +63,14 @@ impl Facts {
     /// The fast path: `None` when the scanner gives up (see the module docs), else the facts
     /// (`Some(None)` when the content is not an object).
     pub fn scan(json: &[u8]) -> Option<Option<Facts>> {
-        let mut s = Scanner { b: json, at: 0 };
-        let content = s.find_top_key(b"content")?;
-        let mut c = Scanner {
-            b: &json[content.0..content.1],
-            at: 0,
-        };
+        let mut c = Scanner { b: json, at: 0 };
+        c.seek_top_key(b"content")?;
+        c.ws()?;
         if c.peek()? != b'{' {
             return Some(None);
         }
         let mut walk = Walk::default();
-        c.object(&mut Vec::new(), &mut walk, true)?;
-        (c.at == c.b.len()).then_some(())?;
+        c.object(&mut Vec::with_capacity(4), &mut walk, true)?;
         walk.finish(c.b).map(Some)
     }
 
@@ -93,23 +89,25 @@ impl Facts {
 }
 
 /// Top-level content keys that contacts and tangles read; their value spans are kept.
-const TOP_KEYS: [&[u8]; 7] = [
-    b"type",
-    b"contact",
-    b"following",
-    b"blocking",
-    b"flagged",
-    b"root",
-    b"branch",
+const TOP_KEYS: [&str; 8] = [
+    "type",
+    "contact",
+    "following",
+    "blocking",
+    "flagged",
+    "root",
+    "branch",
+    "tangles",
 ];
-const TANGLES_KEY: &[u8] = b"tangles";
 
 /// What the walk of one content object collected.
 #[derive(Default)]
 struct Walk {
     facts: Facts,
-    /// Value spans of the top-level keys in [`TOP_KEYS`] and `tangles`.
-    top: Vec<(&'static [u8], usize, usize)>,
+    /// Value spans of the top-level keys in [`TOP_KEYS`]; `None` for a key not seen.
+    top: [Option<(usize, usize)>; TOP_KEYS.len()],
+    /// Whether a top-level key of [`TOP_KEYS`] occurred twice.
+    duplicate: bool,
     /// Joined-path scratch.
     path: String,
 }
@@ -137,15 +135,15 @@ impl Walk {
     /// Reads contacts and tangles from a small object holding only the relevant top-level
     /// keys, through the same functions as the `Value` path.
     fn finish(mut self, b: &[u8]) -> Option<Facts> {
-        let relevant = self.top.iter().any(|(k, ..)| *k != b"type".as_slice());
-        if relevant {
+        if self.duplicate {
+            return None; // leave duplicate keys to the full parser
+        }
+        if self.top[1..].iter().any(Option::is_some) {
             let mut map = Map::new();
-            for &(k, s, e) in &self.top {
-                let key = std::str::from_utf8(k).ok()?;
-                if map.contains_key(key) {
-                    return None; // duplicate key: leave it to the full parser
+            for (key, span) in TOP_KEYS.iter().zip(self.top) {
+                if let Some((s, e)) = span {
+                    map.insert((*key).to_owned(), serde_json::from_slice(&b[s..e]).ok()?);
                 }
-                map.insert(key.to_owned(), serde_json::from_slice(&b[s..e]).ok()?);
             }
             let mini = Value::Object(map);
             self.facts.contact = contacts::contact_edge(&mini);
@@ -188,14 +186,12 @@ impl<'a> Scanner<'a> {
         let start = self.at;
         let mut escaped = false;
         loop {
-            match *self.b.get(self.at)? {
-                b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    self.at += 2;
-                }
-                _ => self.at += 1,
+            self.at += quote_or_backslash(self.b.get(self.at..)?)?;
+            if self.b[self.at] == b'"' {
+                break;
             }
+            escaped = true;
+            self.at += 2;
         }
         let raw = self.b.get(start..self.at)?;
         self.at += 1;
@@ -214,31 +210,21 @@ impl<'a> Scanner<'a> {
         (self.at > start).then_some(())
     }
 
-    /// The value span of top-level key `want` in the object at the cursor.
-    fn find_top_key(&mut self, want: &[u8]) -> Option<(usize, usize)> {
+    /// Moves the cursor to the value of the first top-level key `want` of the object at the
+    /// cursor (stored values put `content` before `signature`, and hold each key once).
+    fn seek_top_key(&mut self, want: &[u8]) -> Option<()> {
         self.eat(b'{')?;
-        let mut found = None;
-        let mut first = true;
         loop {
-            self.ws()?;
-            if self.peek()? == b'}' {
-                return found;
-            }
-            if !first {
-                self.eat(b',')?;
-            }
-            first = false;
             let (key, escaped) = self.string()?;
             self.eat(b':')?;
-            self.ws()?;
-            let start = self.at;
-            self.skip()?;
-            if escaped || (key == want && found.is_some()) {
+            if escaped {
                 return None;
             }
             if key == want {
-                found = Some((start, self.at));
+                return Some(());
             }
+            self.skip()?;
+            self.eat(b',')?;
         }
     }
 
@@ -358,13 +344,33 @@ impl<'a> Scanner<'a> {
     }
 }
 
-fn note_top_key(walk: &mut Walk, key: &[u8], start: usize, end: usize) {
-    let known = TOP_KEYS
+/// Position of the first `"` or `\\` in `b`, eight bytes at a time.
+fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has = |w: u64, c: u8| {
+        let x = w ^ (LO * u64::from(c));
+        x.wrapping_sub(LO) & !x & HI
+    };
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let hit = has(w, b'"') | has(w, b'\\');
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..]
         .iter()
-        .chain(std::iter::once(&TANGLES_KEY))
-        .find(|k| **k == key);
-    if let Some(k) = known {
-        walk.top.push((k, start, end));
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|p| i + p)
+}
+
+fn note_top_key(walk: &mut Walk, key: &[u8], start: usize, end: usize) {
+    if let Some(i) = TOP_KEYS.iter().position(|k| k.as_bytes() == key) {
+        walk.duplicate |= walk.top[i].is_some();
+        walk.top[i] = Some((start, end));
     }
 }
 
