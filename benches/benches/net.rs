@@ -138,5 +138,85 @@ fn source_stream(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, handshake, box_stream, source_stream);
+/// The medium fixture (100k messages, 150 authors) in a database, served on loopback.
+fn medium_source(rt: &Runtime) -> (sluice_net::Node, sluice_net::MultiAddr, tempfile::TempDir) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/fixtures/medium/msgs.jsonl.zst");
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let jsonl = zstd::decode_all(&raw[..]).expect("zstd");
+    let entries: Vec<_> = jsonl
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            sluice_msg::Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg")
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sluice_views::Db::open(dir.path()).expect("open");
+    db.add_batch_received(entries, sluice_msg::VerifyMode::Chain)
+        .expect("add");
+    let db = Arc::new(db);
+    rt.block_on(async {
+        let node = sluice_net::Node::new(db, key(1), sluice_net::NodeConfig::default());
+        let listener = sluice_net::Listener::bind("127.0.0.1:0", key(1), Options::default())
+            .await
+            .expect("bind");
+        let addr = listener.multiaddr().expect("addr");
+        let serving = node.clone();
+        tokio::spawn(async move { serving.serve(listener).await });
+        (node, addr, dir)
+    })
+}
+
+/// sluice ↔ sluice: an empty node fetches all 150 feeds (100k messages, full signature
+/// verification) from another over loopback TCP.
+fn replicate_medium(c: &mut Criterion) {
+    let rt = Runtime::new().expect("runtime");
+    let (source, addr, _dir) = medium_source(&rt);
+    let feeds: Vec<_> = source
+        .db()
+        .feeds()
+        .expect("feeds")
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    let total: u64 = source
+        .db()
+        .feeds()
+        .expect("feeds")
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    let mut g = c.benchmark_group("net");
+    g.sample_size(10).throughput(Throughput::Elements(total));
+    g.bench_function("replicate_medium_100k", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("tempdir"),
+            |dir| {
+                rt.block_on(async {
+                    let db = Arc::new(sluice_views::Db::open(dir.path()).expect("open"));
+                    let config = sluice_net::NodeConfig {
+                        feeds: feeds.clone(),
+                        ..sluice_net::NodeConfig::default()
+                    };
+                    let node = sluice_net::Node::new(db, key(2), config);
+                    let report = node.replicate_once(&addr).await.expect("replicate");
+                    assert_eq!(report.messages, total);
+                    assert_eq!(node.stats().snapshot().1, total);
+                });
+                dir
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    handshake,
+    box_stream,
+    source_stream,
+    replicate_medium
+);
 criterion_main!(benches);
