@@ -320,7 +320,7 @@ impl Db {
         reverse: bool,
     ) -> Result<Vec<MsgRef<'_>>, Error> {
         let offsets = self.feed_offsets(author, from_seq, limit, reverse)?;
-        offsets.into_iter().map(|o| self.at(o)).collect()
+        self.all_at(&offsets)
     }
 
     /// The offsets [`Db::feed`] would return.
@@ -361,7 +361,7 @@ impl Db {
     pub fn latest(&self, content_type: &str, limit: usize) -> Result<Vec<MsgRef<'_>>, Error> {
         self.fresh(&self.types)?;
         let offsets = self.types.read().latest(content_type, limit);
-        offsets.into_iter().map(|o| self.at(o)).collect()
+        self.all_at(&offsets)
     }
 
     /// Every content type with its message count, by name.
@@ -602,8 +602,14 @@ impl Db {
         self.all_at(&offsets)
     }
 
+    /// The messages at `offsets`, in order (the vector is sized once: long feeds would
+    /// otherwise regrow and copy it a dozen times).
     fn all_at(&self, offsets: &[u64]) -> Result<Vec<MsgRef<'_>>, Error> {
-        offsets.iter().map(|&o| self.at(o)).collect()
+        let mut out = Vec::with_capacity(offsets.len());
+        for &o in offsets {
+            out.push(self.at(o)?);
+        }
+        Ok(out)
     }
 }
 
