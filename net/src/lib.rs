@@ -8,6 +8,7 @@
 pub mod addr;
 pub mod boxstream;
 mod crypto;
+pub mod discovery;
 mod error;
 pub mod muxrpc;
 pub mod node;

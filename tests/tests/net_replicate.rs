@@ -261,3 +261,35 @@ async fn live_history_stream_delivers_new_messages() {
         assert_eq!(v["sequence"], n);
     }
 }
+
+fn free_udp_port() -> std::net::SocketAddr {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_discovery_on_loopback_connects_and_replicates() {
+    let (da, dbd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ka, kb) = (key(9), key(10));
+    let ida = FeedId(ka.verifying_key().to_bytes());
+    let a = Node::new(
+        Arc::new(Db::open(da.path()).unwrap()),
+        ka.clone(),
+        NodeConfig::default(),
+    );
+    a.db()
+        .publish(&a.keys(), json!({"type": "post", "text": "find me"}))
+        .unwrap();
+    let config = NodeConfig {
+        feeds: vec![ida],
+        ..NodeConfig::default()
+    };
+    let b = Node::new(Arc::new(Db::open(dbd.path()).unwrap()), kb.clone(), config);
+    let addr_a = serve(&a, ka, Options::default()).await;
+    let addr_b = serve(&b, kb, Options::default()).await;
+    let (udp_a, udp_b) = (free_udp_port(), free_udp_port());
+    // Each announces to the other's discovery port (loopback stands in for broadcast).
+    a.spawn_discovery(addr_a, udp_a, udp_b);
+    b.spawn_discovery(addr_b, udp_b, udp_a);
+    wait_for_seq(&b, ida, 1).await;
+}

@@ -20,6 +20,10 @@ pub struct Args {
     /// Only fetch from peers; refuse their createHistoryStream calls.
     #[arg(long)]
     pub fetch_only: bool,
+    /// Local discovery: broadcast our address on UDP port 8008 every second and dial the
+    /// peers heard there.
+    #[arg(long)]
+    pub discover: bool,
     /// The most peer connections held at once.
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
@@ -44,6 +48,13 @@ pub fn run(cli: &crate::Cli, args: &Args) -> anyhow::Result<ExitCode> {
         eprintln!("listening on {}", listener.multiaddr()?);
         let node = Node::new(db, signing, config);
         let progress = tokio_free_progress(node.clone());
+        if args.discover {
+            let own = listener.multiaddr()?;
+            let port = sluice_net::discovery::PORT;
+            let listen = std::net::SocketAddr::from(([0, 0, 0, 0], port));
+            let broadcast = std::net::SocketAddr::from(([255, 255, 255, 255], port));
+            node.spawn_discovery(own, listen, broadcast);
+        }
         let result = node.serve(listener).await;
         progress.stop();
         result.context("accepting peers")

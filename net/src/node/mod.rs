@@ -238,6 +238,72 @@ impl Node {
             .await
     }
 
+    /// Local discovery: announces `own` to `broadcast_to` every second and dials every new peer
+    /// heard on `listen_on` (once per key while its connection lasts). Runs until a socket fails.
+    pub async fn discover(
+        &self,
+        own: MultiAddr,
+        listen_on: std::net::SocketAddr,
+        broadcast_to: std::net::SocketAddr,
+    ) -> Result<()> {
+        let heard = crate::discovery::Discovery::bind(listen_on).await?;
+        let every = Duration::from_secs(1);
+        let announcing =
+            tokio::spawn(
+                async move { crate::discovery::announce(&own, broadcast_to, every).await },
+            );
+        let connected = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+        let result = loop {
+            let addrs = match heard.next().await {
+                Ok(addrs) => addrs,
+                Err(e) => break Err(e),
+            };
+            for addr in addrs {
+                self.dial_discovered(addr, &connected);
+            }
+        };
+        announcing.abort();
+        result
+    }
+
+    /// [`Node::discover`] on a task of its own, logging why it stops.
+    pub fn spawn_discovery(
+        &self,
+        own: MultiAddr,
+        listen_on: std::net::SocketAddr,
+        broadcast_to: std::net::SocketAddr,
+    ) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = node.discover(own, listen_on, broadcast_to).await {
+                tracing::warn!(error = %e, "local discovery stopped");
+            }
+        });
+    }
+
+    fn dial_discovered(
+        &self,
+        addr: MultiAddr,
+        connected: &Arc<std::sync::Mutex<BTreeSet<[u8; 32]>>>,
+    ) {
+        let key = addr.key.to_bytes();
+        let fresh = key != self.inner.me.0 && lock(connected).insert(key);
+        if !fresh {
+            return;
+        }
+        let (node, connected) = (self.clone(), connected.clone());
+        tokio::spawn(async move {
+            tracing::info!(peer = %addr, "discovered");
+            match node.connect(&addr).await {
+                Ok(peer) => drop(peer.closed().await),
+                Err(e) => {
+                    tracing::info!(peer = %addr, error = %e, "could not dial a discovered peer")
+                }
+            }
+            lock(&connected).remove(&key);
+        });
+    }
+
     /// Starts the fetch side of replication on an open connection (no-op when serve-only).
     pub fn start_fetching(&self, peer: &Peer) {
         if !self.inner.config.fetch {
@@ -303,6 +369,10 @@ pub fn signing_key(keys: &Keys) -> Result<SigningKey> {
         .and_then(|s| s.try_into().ok())
         .ok_or_else(|| Error::BadKey("private key shorter than 32 bytes".into()))?;
     Ok(SigningKey::from_bytes(&seed))
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn db_err(e: sluice_views::Error) -> Error {
