@@ -2,12 +2,14 @@
 //! parse, `validate_batch` full/chain, and `Db::add_batch` full/chain. CPU time does not
 //! depend on what else the shared machine runs, unlike the wall-clock medians of criterion.
 //! Run: `cargo bench -p sluice-benches --bench ingest_cpu` (prints one line per stage;
-//! `INGEST_STAGE=full|chain|validate|add` picks stages).
+//! `INGEST_STAGE=full|chain|validate|add|raw` picks stages).
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
+use ed25519_dalek::{Signature, VerifyingKey};
+use rayon::prelude::*;
 use sluice_msg::{Message, VerifyMode, validate_batch};
 use sluice_views::Db;
 
@@ -51,6 +53,33 @@ fn parse(lines: &[&[u8]]) -> Vec<(Message, Option<f64>)> {
         .collect()
 }
 
+/// The raw `verify_batch` bound (keys, payloads and signatures prepared untimed) for
+/// several batch sizes, on rayon.
+fn raw_bound(msgs: &[Message]) {
+    let keys: Vec<VerifyingKey> = msgs
+        .iter()
+        .map(|m| VerifyingKey::from_bytes(&m.author().0).expect("key"))
+        .collect();
+    let payloads: Vec<Vec<u8>> = msgs.iter().map(Message::signing_bytes).collect();
+    let sigs: Vec<Signature> = msgs
+        .iter()
+        .map(|m| Signature::from_bytes(m.signature()))
+        .collect();
+    for size in [64, 256, 1024] {
+        stage(&format!("verify_batch raw /{size}"), msgs.len(), || {
+            (0..msgs.len())
+                .collect::<Vec<_>>()
+                .par_chunks(size)
+                .all(|c| {
+                    let p: Vec<&[u8]> = c.iter().map(|&i| payloads[i].as_slice()).collect();
+                    let s: Vec<Signature> = c.iter().map(|&i| sigs[i]).collect();
+                    let k: Vec<VerifyingKey> = c.iter().map(|&i| keys[i]).collect();
+                    ed25519_dalek::verify_batch(&p, &s, &k).is_ok()
+                })
+        });
+    }
+}
+
 fn ingest(entries: &[(Message, Option<f64>)], mode: VerifyMode) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path()).expect("open");
@@ -73,8 +102,11 @@ fn main() {
     let n = lines.len();
     let entries = stage("parse entries", n, || parse(&lines));
     let msgs: Vec<Message> = entries.iter().map(|(m, _)| m.clone()).collect();
-    // INGEST_STAGE=full|chain|validate|add runs only those stages.
+    // INGEST_STAGE=full|chain|validate|add|raw runs only those stages.
     let only = std::env::var("INGEST_STAGE").unwrap_or_default();
+    if only.is_empty() || only == "raw" {
+        raw_bound(&msgs);
+    }
     for (name, mode) in [("full", VerifyMode::Full), ("chain", VerifyMode::Chain)] {
         if only.is_empty() || only == name || only == "validate" {
             stage(&format!("validate_batch {name}"), n, || {

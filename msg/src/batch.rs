@@ -23,8 +23,17 @@ pub enum VerifyMode {
     Chain,
 }
 
-/// Signatures per `verify_batch` call.
-const BATCH: usize = 64;
+/// Signatures per `verify_batch` call: larger batches cost less per signature (the multiscalar
+/// multiplication switches to Pippenger's method past ~190 points; 1024 per batch takes ~40 %
+/// less CPU than 64 on the medium fixture), smaller ones keep every core busy on short inputs
+/// and make the one-by-one re-check of a failed batch cheaper.
+const BATCH_MIN: usize = 64;
+const BATCH_MAX: usize = 1024;
+
+/// The batch size for `n` signatures: about two batches per rayon thread, within the bounds.
+fn batch_size(n: usize) -> usize {
+    (n / (2 * rayon::current_num_threads().max(1))).clamp(BATCH_MIN, BATCH_MAX)
+}
 
 type Verdict = Result<(), ValidationError>;
 
@@ -139,7 +148,7 @@ pub(crate) fn verify_signatures(
     idx: &[usize],
     hmac: Option<&HmacKey>,
 ) -> Vec<Verdict> {
-    idx.par_chunks(BATCH)
+    idx.par_chunks(batch_size(idx.len()))
         .flat_map_iter(|chunk| verify_chunk(msgs, chunk, hmac))
         .collect()
 }
