@@ -293,3 +293,70 @@ async fn local_discovery_on_loopback_connects_and_replicates() {
     b.spawn_discovery(addr_b, udp_b, udp_a);
     wait_for_seq(&b, ida, 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_only_refuses_history_and_serve_only_fetches_nothing() {
+    let (da, dbd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fetch_only = NodeConfig {
+        serve: false,
+        ..NodeConfig::default()
+    };
+    let a = Node::new(fixture_db(da.path()), key(11), fetch_only);
+    let addr = serve(&a, key(11), Options::default()).await;
+    let peer = raw_client(&addr, &key(12)).await;
+    let (feed, _) = a.db().feeds().unwrap()[0];
+    let src = peer
+        .source("createHistoryStream", json!([{"id": feed.to_string()}]))
+        .await
+        .unwrap();
+    assert!(within("refused", src.collect()).await.is_err());
+
+    let serve_only = NodeConfig {
+        fetch: false,
+        feeds: vec![feed],
+        ..NodeConfig::default()
+    };
+    let b = Node::new(Arc::new(Db::open(dbd.path()).unwrap()), key(13), serve_only);
+    let _peer = within("connect", b.connect(&addr)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.flush().await;
+    assert_eq!(
+        b.stats().snapshot().0,
+        0,
+        "a serve-only node asks for nothing"
+    );
+    assert!(b.db().latest_seq(&feed).unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_refuses_extra_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::new(
+        Arc::new(Db::open(dir.path()).unwrap()),
+        key(14),
+        NodeConfig::default(),
+    );
+    let options = Options {
+        max_connections: 1,
+        ..Options::default()
+    };
+    let addr = serve(&a, key(14), options).await;
+    let first = raw_client(&addr, &key(15)).await;
+    let options = Options::default();
+    let k16 = key(16);
+    let second = sluice_net::connect_addr(&addr, &k16, &options, Arc::new(RejectAll));
+    assert!(within("second connect", second).await.is_err());
+    assert!(first.call_async("manifest", json!([])).await.is_ok());
+    first.close().await.unwrap();
+    // Once the first connection is gone, its slot is free again.
+    within("slot freed", async {
+        loop {
+            let dial = sluice_net::connect_addr(&addr, &k16, &options, Arc::new(RejectAll));
+            if dial.await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}

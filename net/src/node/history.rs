@@ -13,8 +13,9 @@ use crate::muxrpc::{Request, Sink};
 
 /// Messages read from the database per step.
 const PAGE: usize = 256;
-/// How often an idle live stream checks that the peer still wants it.
-const CHECK: Duration = Duration::from_secs(5);
+/// How often an idle live stream checks that the peer still wants it, and re-reads the
+/// database (a safety net should a notification arrive before the message is readable).
+const CHECK: Duration = Duration::from_secs(1);
 
 /// The parsed arguments of one call.
 #[derive(Debug)]
@@ -144,7 +145,7 @@ async fn follow(
     while sent < q.limit {
         let event = match tokio::time::timeout(CHECK, rx.recv()).await {
             Err(_) if sink.is_closed() => return Ok(()),
-            Err(_) => continue,
+            Err(_) => Ok(Live::Resync),
             Ok(event) => event,
         };
         let gap = match event {
