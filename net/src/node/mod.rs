@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sluice_msg::{FeedId, Keys, VerifyMode};
-use sluice_views::{Db, Filter, StoredMsg};
+use sluice_views::{Db, Filter, StoredMsg, Subscription};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::addr::MultiAddr;
@@ -381,21 +381,21 @@ fn db_err(e: sluice_views::Error) -> Error {
 
 /// Forwards the database's new messages to the history streams (one blocking thread per node).
 fn spawn_live_hub(inner: &Arc<Inner>) {
+    // Subscribe here, not on the thread, so nothing stored after `Node::new` returns is missed.
+    let first = inner.db.subscribe(Filter::All);
     let db = Arc::downgrade(&inner.db);
     let tx = inner.live.clone();
     let spawned = std::thread::Builder::new()
         .name("sluice-net-live".into())
-        .spawn(move || live_hub(&db, &tx));
+        .spawn(move || live_hub(first, &db, &tx));
     if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start the live-feed thread; live streams stay idle");
+        tracing::error!(error = %e, "could not start the live-feed thread; live streams poll");
     }
 }
 
-fn live_hub(db: &std::sync::Weak<Db>, tx: &broadcast::Sender<Live>) {
+fn live_hub(first: Subscription, db: &std::sync::Weak<Db>, tx: &broadcast::Sender<Live>) {
+    let mut sub = first;
     loop {
-        let Some(sub) = db.upgrade().map(|db| db.subscribe(Filter::All)) else {
-            return;
-        };
         loop {
             match sub.recv_timeout(Duration::from_millis(500)) {
                 Ok(msg) => drop(tx.send(Live::Msg(msg))),
@@ -406,6 +406,10 @@ fn live_hub(db: &std::sync::Weak<Db>, tx: &broadcast::Sender<Live>) {
         if !sub.lagged() {
             return;
         }
+        let Some(next) = db.upgrade().map(|db| db.subscribe(Filter::All)) else {
+            return;
+        };
+        sub = next;
         let _ = tx.send(Live::Resync);
     }
 }
