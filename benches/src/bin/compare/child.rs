@@ -3,6 +3,8 @@
 //! Both systems' phases print one JSON line `{"system","phase","rows","info","memory"}`; the
 //! runner adds the peaks it saw in `/proc/<pid>/status` while the child ran (VmHWM, RssAnon,
 //! RssFile), so peak RSS is per phase and anonymous memory is told apart from the mapped log.
+//! It also reads the child's CPU time (user + system, `/proc/<pid>/stat`) until it exits: on
+//! a shared machine that figure does not depend on what else runs, unlike the wall clock.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -74,9 +76,18 @@ pub struct PhaseOutput {
     /// Peaks of the runner's samples while the child ran.
     #[serde(default)]
     pub polled: Memory,
+    /// The child's CPU time (user + system, seconds) at the runner's last sample before it
+    /// exited (at most one sampling period short).
+    #[serde(default)]
+    pub cpu_s: Option<f64>,
 }
 
 impl PhaseOutput {
+    /// The child's CPU seconds as a row, when it was sampled.
+    pub fn cpu_row(&self) -> Option<(String, f64)> {
+        Some((format!("{}.cpu_s", self.phase), self.cpu_s?))
+    }
+
     /// Peak resident memory in MiB: total, anonymous, file-backed (the mapped log and files).
     pub fn memory_rows(&self) -> [(String, f64); 3] {
         // A child faster than the sampling period leaves only its own end-of-phase reading.
@@ -114,26 +125,53 @@ pub fn run(mut cmd: Command) -> Result<PhaseOutput> {
         .wait()
         .map_err(|e| format!("waiting for {shown}: {e}"))?;
     done.store(true, Ordering::Relaxed);
-    let polled = sampler.join().unwrap_or_default();
+    let (polled, cpu_s) = sampler.join().unwrap_or_default();
     read.map_err(|e| format!("reading output of {shown}: {e}"))?;
     if !status.success() {
         return Err(format!("{shown} failed ({status}); its output:\n{text}"));
     }
-    parse_output(&text, polled).map_err(|e| format!("{shown}: {e}"))
+    let mut out = parse_output(&text, polled).map_err(|e| format!("{shown}: {e}"))?;
+    out.cpu_s = cpu_s;
+    Ok(out)
 }
 
-fn spawn_sampler(pid: u32, done: Arc<AtomicBool>) -> std::thread::JoinHandle<Memory> {
+/// Samples the child's memory peaks and CPU time until it is reaped.
+fn spawn_sampler(
+    pid: u32,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(Memory, Option<f64>)> {
     std::thread::spawn(move || {
         let mut peak = Memory::default();
+        let mut cpu = None;
         while !done.load(Ordering::Relaxed) {
             match Memory::read(pid) {
                 Some(m) => peak = peak.max(m),
                 None => break,
             }
+            cpu = cpu_seconds(pid).or(cpu);
             std::thread::sleep(POLL);
         }
-        peak
+        (peak, cpu)
     })
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
+const TICKS_PER_S: f64 = 100.0;
+
+/// User + system CPU seconds of process `pid` so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    parse_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// User + system CPU seconds from the text of a `/proc/<pid>/stat` file (fields 14 and 15;
+/// the command name in parentheses may hold spaces, so fields are counted after its `)`).
+fn parse_cpu(stat: &str) -> Option<f64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    #[expect(clippy::cast_precision_loss, reason = "tick counts are far below 2^53")]
+    Some((user + system) as f64 / TICKS_PER_S)
 }
 
 fn parse_output(text: &str, polled: Memory) -> Result<PhaseOutput> {
@@ -157,6 +195,13 @@ mod tests {
             (m.vm_hwm_kib, m.rss_anon_kib, m.rss_file_kib),
             (Some(2048), Some(1024), Some(10))
         );
+    }
+
+    #[test]
+    fn parses_cpu_time_after_the_command_name() {
+        let stat = "42 (my node) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1";
+        assert_eq!(parse_cpu(stat), Some(3.0));
+        assert_eq!(parse_cpu("garbage"), None);
     }
 
     #[test]

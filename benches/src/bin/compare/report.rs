@@ -96,6 +96,8 @@ pub fn unit(name: &str) -> &'static str {
         "µs"
     } else if name.ends_with("mib") {
         "MiB"
+    } else if name.ends_with("cpu_s") {
+        "CPU s"
     } else if name.ends_with("per_s") {
         "/s"
     } else {
@@ -237,6 +239,7 @@ mod tests {
         assert_eq!(unit("open.first_get_ms"), "ms");
         assert_eq!(unit("rawlog.get.us"), "µs");
         assert_eq!(unit("import.peak_anon_mib"), "MiB");
+        assert_eq!(unit("import.cpu_s"), "CPU s");
         assert_eq!(unit("disk.views_per_log"), "");
     }
 

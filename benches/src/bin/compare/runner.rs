@@ -86,6 +86,7 @@ impl Collected {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .chain(out.memory_rows())
+            .chain(out.cpu_row())
         {
             self.add(&row, system, v);
         }
