@@ -22,20 +22,20 @@ pub fn is_index_key(key: &str) -> bool {
 /// The keys of `map` in V8 property order: index keys ascending, then the rest in insertion order.
 fn v8_key_order(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    if entries.iter().any(|(k, _)| is_index_key(k)) {
-        // Stable sort: non-index keys keep their insertion order after all index keys.
-        entries.sort_by_key(|(k, _)| match is_index_key(k) {
-            true => (0, k.parse::<u64>().unwrap_or(0)),
-            false => (1, 0),
-        });
-    }
+    // Stable sort: non-index keys keep their insertion order after all index keys.
+    entries.sort_by_key(|(k, _)| match is_index_key(k) {
+        true => (0, k.parse::<u64>().unwrap_or(0)),
+        false => (1, 0),
+    });
     entries
 }
 
 /// Writes a number the way ECMAScript's `Number.prototype.toString` does (`-0` prints `0`).
 pub fn write_number(out: &mut String, n: &Number) {
     if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() < (1 << 53)) {
-        out.push_str(itoa_buf(i).as_str());
+        use std::fmt::Write as _;
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{i}");
         return;
     }
     let f = n.as_f64().unwrap_or(f64::NAN);
@@ -46,37 +46,66 @@ pub fn write_number(out: &mut String, n: &Number) {
     }
 }
 
-fn itoa_buf(i: i64) -> String {
-    i.to_string()
+/// Whether V8 escapes byte `b` inside a string: `"`, `\\`, and the control characters.
+fn is_special(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The position of the first byte at or after `from` that needs escaping. Scans 16 bytes at a
+/// time without branching inside a block (the compiler vectorises it): most strings have none.
+fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
+    const BLOCK: usize = 16;
+    let mut i = from;
+    while let Some(block) = bytes.get(i..i + BLOCK) {
+        if block.iter().fold(false, |any, &b| any | is_special(b)) {
+            break;
+        }
+        i += BLOCK;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| is_special(b))
+        .map(|p| p + i)
+}
+
+/// Appends the escape sequence of a byte for which [`is_special`] holds.
+fn push_escape(out: &mut String, b: u8) {
+    let short = match b {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        b'\x08' => "\\b",
+        b'\x0c' => "\\f",
+        b'\n' => "\\n",
+        b'\r' => "\\r",
+        b'\t' => "\\t",
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            return;
+        }
+    };
+    out.push_str(short);
 }
 
 /// Writes a JSON string with V8's escaping: `"`, `\`, and the control characters below U+0020.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\x08' => "\\b",
-            b'\x0c' => "\\f",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
+    // Special bytes are ASCII, so every slice boundary is a char boundary.
+    while let Some(i) = next_special(bytes, start) {
         out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            out.push_str(&format!("\\u{b:04x}"));
-        } else {
-            out.push_str(escape);
-        }
+        push_escape(out, bytes[i]);
         start = i + 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
 }
+
+/// Indentation is copied from here, a slice at a time.
+const SPACES: &str = "                                ";
 
 /// A JSON writer with V8's `JSON.stringify` output rules; `indent` 0 means compact.
 struct Writer {
@@ -88,8 +117,12 @@ impl Writer {
     fn newline(&mut self, depth: usize) {
         if self.indent > 0 {
             self.out.push('\n');
-            self.out
-                .extend(std::iter::repeat_n(' ', depth * self.indent));
+            let mut n = depth * self.indent;
+            while n > 0 {
+                let step = n.min(SPACES.len());
+                self.out.push_str(&SPACES[..step]);
+                n -= step;
+            }
         }
     }
 
@@ -127,7 +160,22 @@ impl Writer {
             return;
         }
         self.out.push('{');
-        for (i, (k, item)) in v8_key_order(m).into_iter().enumerate() {
+        if m.keys().any(|k| is_index_key(k)) {
+            self.members(v8_key_order(m), depth);
+        } else {
+            // No index keys: V8's order is the insertion order, no need to collect it.
+            self.members(m.iter(), depth);
+        }
+        self.newline(depth);
+        self.out.push('}');
+    }
+
+    fn members<'v>(
+        &mut self,
+        members: impl IntoIterator<Item = (&'v String, &'v Value)>,
+        depth: usize,
+    ) {
+        for (i, (k, item)) in members.into_iter().enumerate() {
             if i > 0 {
                 self.out.push(',');
             }
@@ -139,8 +187,6 @@ impl Writer {
             }
             self.value(item, depth + 1);
         }
-        self.newline(depth);
-        self.out.push('}');
     }
 }
 
@@ -169,25 +215,38 @@ pub fn to_v8_compact(value: &Value) -> String {
 /// (strings never hold a raw line break: it is escaped), without walking the value again.
 pub fn compact_from_pretty(pretty: &str) -> String {
     let mut out = String::with_capacity(pretty.len());
-    let (mut in_string, mut escaped, mut start) = (false, false, 0);
-    for (i, b) in pretty.bytes().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    // Every line is indentation, then either `"key": value-start` or a value (start) alone;
+    // the only other space outside strings is the one after a key's colon.
+    for line in pretty.split('\n') {
+        let line = line.trim_start_matches(' ');
+        match key_end(line) {
+            Some(end) if line.as_bytes()[end..].starts_with(b": ") => {
+                out.push_str(&line[..end]);
+                out.push(':');
+                out.push_str(&line[end + 2..]);
             }
-        } else if b == b'"' {
-            in_string = true;
-        } else if b == b' ' || b == b'\n' {
-            // Only ASCII bytes are skipped, so every slice boundary is a char boundary.
-            out.push_str(&pretty[start..i]);
-            start = i + 1;
+            _ => out.push_str(line),
         }
     }
-    out.push_str(&pretty[start..]);
     out
+}
+
+/// The position just after the string that starts `line`, if it starts with one.
+fn key_end(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    if bytes.first() != Some(&b'"') {
+        return None;
+    }
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        match (escaped, b) {
+            (true, _) => escaped = false,
+            (false, b'\\') => escaped = true,
+            (false, b'"') => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The length of `s` in UTF-16 code units (what JavaScript's `.length` reports).
@@ -275,6 +334,34 @@ mod tests {
         });
         assert_eq!(compact_from_pretty(&to_v8_pretty(&v)), to_v8_compact(&v));
         assert_eq!(compact_from_pretty(&to_v8_pretty(&json!(" "))), "\" \"");
+    }
+
+    #[test]
+    fn compact_from_pretty_keeps_colons_and_spaces_inside_strings() {
+        let v = json!({
+            "k\": ": "v\": \"",
+            "list": ["a\": b", "\\", "\\\"", {"x y": [" : ", {}]}, "end\\"],
+            " ": {" \"": "\": "},
+            "\u{1}\n": "\u{1f}\u{7f}"
+        });
+        assert_eq!(compact_from_pretty(&to_v8_pretty(&v)), to_v8_compact(&v));
+    }
+
+    #[test]
+    fn compact_from_pretty_equals_compact_on_the_small_fixture() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/small/msgs.jsonl"
+        );
+        let jsonl = std::fs::read_to_string(path).expect("the small fixture");
+        for line in jsonl.lines() {
+            let entry: Value = serde_json::from_str(line).expect("fixture line");
+            let value = &entry["value"];
+            assert_eq!(
+                compact_from_pretty(&to_v8_pretty(value)),
+                to_v8_compact(value)
+            );
+        }
     }
 
     #[test]
