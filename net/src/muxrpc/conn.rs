@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::packet::{Body, GOODBYE, HEADER_LEN, Header, Packet};
+use super::packet::{Body, GOODBYE, HEADER_LEN, Header, Packet, encode_json_item};
 use super::transport::{ChunkRead, ChunkWrite};
 use crate::error::{Error, Result};
 
@@ -76,10 +76,11 @@ impl CallKind {
     }
 }
 
-/// What a stream channel carries.
+/// What a stream channel carries. Data bodies stay undecoded until their consumer reads them,
+/// so JSON parsing happens on the consumers' tasks, in parallel, not on the reader task.
 #[derive(Debug)]
 enum Item {
-    Data(Body),
+    Data { body_type: u8, bytes: Vec<u8> },
     End,
     Failed(Error),
 }
@@ -88,6 +89,8 @@ enum Item {
 #[derive(Debug)]
 enum Frame {
     Packet(Packet),
+    /// Packets already in wire form.
+    Encoded(Vec<u8>),
     Goodbye,
 }
 
@@ -190,18 +193,27 @@ pub struct Source {
     rx: mpsc::Receiver<Item>,
     method: String,
     done: bool,
+    shared: Arc<Shared>,
 }
 
 impl Source {
-    /// The next item; `None` after a clean end. A remote error or a lost connection is an
-    /// `Err` item, after which the stream is over.
-    pub async fn next_body(&mut self) -> Option<Result<Body>> {
+    fn new(rx: mpsc::Receiver<Item>, method: String, shared: Arc<Shared>) -> Self {
+        Self {
+            rx,
+            method,
+            done: false,
+            shared,
+        }
+    }
+
+    /// The next item undecoded: `(body type, bytes)`; `None` after a clean end.
+    async fn next_raw(&mut self) -> Option<Result<(u8, Vec<u8>)>> {
         if self.done {
             return None;
         }
         let item = self.rx.recv().await;
         match item {
-            Some(Item::Data(body)) => return Some(Ok(body)),
+            Some(Item::Data { body_type, bytes }) => return Some(Ok((body_type, bytes))),
             Some(Item::End) => {
                 self.done = true;
                 return None;
@@ -211,6 +223,42 @@ impl Source {
         Some(Err(match item {
             Some(Item::Failed(e)) => e,
             _ => Error::ConnectionClosed,
+        }))
+    }
+
+    /// A body that does not decode is a protocol violation: the stream is over and the
+    /// connection is closed, as it would be for any malformed packet.
+    fn malformed(&mut self, e: Error) -> Error {
+        tracing::warn!(error = %e, method = %self.method, "muxrpc: closing the connection");
+        self.done = true;
+        self.shared.stop.send_replace(Stop::Abort);
+        e
+    }
+
+    /// The next item; `None` after a clean end. A remote error or a lost connection is an
+    /// `Err` item, after which the stream is over.
+    pub async fn next_body(&mut self) -> Option<Result<Body>> {
+        let (body_type, bytes) = match self.next_raw().await? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Body::decode(body_type, bytes).map_err(|e| self.malformed(e)))
+    }
+
+    /// The next item as the bytes of one JSON value, not parsed (the caller parses it; a body
+    /// that is not valid JSON is the caller's to refuse). Text and binary bodies are errors.
+    pub async fn next_json_bytes(&mut self) -> Option<Result<Vec<u8>>> {
+        let (body_type, bytes) = match self.next_raw().await? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        if body_type == 2 {
+            return Some(Ok(bytes));
+        }
+        self.done = true;
+        Some(Err(Error::UnexpectedReply {
+            method: self.method.clone(),
+            what: "a text or binary body where JSON was expected",
         }))
     }
 
@@ -251,6 +299,26 @@ impl Sink {
     /// Sends one JSON value. For an async call this is the reply, and the sink is then done.
     pub async fn send(&self, value: Value) -> Result<()> {
         self.send_body(Body::Json(value)).await
+    }
+
+    /// Sends stream items whose JSON is already encoded (each one JSON value; not checked), as
+    /// one write to the connection: no parse and re-encode of stored messages.
+    pub async fn send_json_items<'a>(
+        &self,
+        items: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<()> {
+        if self.is_closed() || !self.stream {
+            return Err(Error::StreamClosed);
+        }
+        let mut wire = Vec::new();
+        for json in items {
+            encode_json_item(self.req, json, &mut wire);
+        }
+        self.shared
+            .out
+            .send(Frame::Encoded(wire))
+            .await
+            .map_err(|_| Error::ConnectionClosed)
     }
 
     /// Sends one body of any type.
@@ -350,6 +418,13 @@ impl Request {
     /// Answers with an error (for any kind of call), without waiting.
     pub fn reject(self, message: &str) {
         self.sink.error_now(message);
+    }
+
+    /// A handle to the connection this call arrived on (to call the peer back or hang up).
+    pub fn connection(&self) -> Rpc {
+        Rpc {
+            shared: self.sink.shared.clone(),
+        }
     }
 }
 
@@ -465,11 +540,7 @@ impl Rpc {
         // A source caller sends nothing but a final end, which the connection sends for it.
         let (rx, waiting, _) = self.stream_call(name);
         self.request(name, args, CallKind::Source, waiting).await?;
-        Ok(Source {
-            rx,
-            method: name.to_owned(),
-            done: false,
-        })
+        Ok(Source::new(rx, name.to_owned(), self.shared.clone()))
     }
 
     /// Calls a duplex method: our half is the [`Sink`], the peer's half the [`Source`].
@@ -482,14 +553,7 @@ impl Rpc {
             stream: true,
             ended,
         };
-        Ok((
-            sink,
-            Source {
-                rx,
-                method: name.to_owned(),
-                done: false,
-            },
-        ))
+        Ok((sink, Source::new(rx, name.to_owned(), self.shared.clone())))
     }
 
     /// Says goodbye: no more calls; the connection ends once the peer closes too.
@@ -538,8 +602,8 @@ impl<R: ChunkRead> PacketReader<R> {
         Ok(true)
     }
 
-    /// The next packet; `None` at goodbye or a clean end.
-    async fn next(&mut self) -> Result<Option<Packet>> {
+    /// The next packet, its body undecoded; `None` at goodbye or a clean end.
+    async fn next(&mut self) -> Result<Option<(Header, Vec<u8>)>> {
         if !self.fill(HEADER_LEN).await? {
             return Ok(None);
         }
@@ -556,9 +620,12 @@ impl<R: ChunkRead> PacketReader<R> {
         if !self.fill(HEADER_LEN + header.len).await? {
             return Err(Error::Truncated("muxrpc packet"));
         }
+        if header.body_type() == 3 {
+            return Err(Error::BadPacket("unknown body type 3".into()));
+        }
         let body = self.buf[HEADER_LEN..HEADER_LEN + header.len].to_vec();
         self.buf.drain(..HEADER_LEN + header.len);
-        header.packet(body).map(Some)
+        Ok(Some((header, body)))
     }
 }
 
@@ -569,8 +636,34 @@ struct Router {
 }
 
 impl Router {
-    async fn route(&self, p: Packet) -> Result<()> {
-        let entry = self.shared.waiting().remove(&p.req);
+    async fn route(&self, header: Header, body: Vec<u8>) -> Result<()> {
+        let entry = self.shared.waiting().remove(&header.req());
+        if let Some(Waiting::Stream {
+            method,
+            tx,
+            ended,
+            send_req,
+        }) = entry
+        {
+            return match header.is_end() {
+                false => {
+                    let item = Item::Data {
+                        body_type: header.body_type(),
+                        bytes: body,
+                    };
+                    self.on_stream_item(header.req(), item, method, tx, ended, send_req)
+                        .await
+                }
+                true => {
+                    let p = header.packet(body)?;
+                    self.on_stream_end(p, method, tx, ended, send_req).await
+                }
+            };
+        }
+        self.route_decoded(header.packet(body)?, entry)
+    }
+
+    fn route_decoded(&self, p: Packet, entry: Option<Waiting>) -> Result<()> {
         match entry {
             Some(Waiting::Async { method, tx }) => {
                 let reply = match (p.end, remote_error(&method, &p.body)) {
@@ -580,12 +673,10 @@ impl Router {
                 let _ = tx.send(reply);
                 Ok(())
             }
-            Some(Waiting::Stream {
-                method,
-                tx,
-                ended,
-                send_req,
-            }) => self.on_stream(p, method, tx, ended, send_req).await,
+            Some(stream @ Waiting::Stream { .. }) => {
+                self.shared.waiting().insert(p.req, stream);
+                Ok(())
+            }
             None if p.req > 0 && !(p.stream && p.end) => self.on_request(p),
             None => {
                 tracing::debug!(
@@ -597,7 +688,7 @@ impl Router {
         }
     }
 
-    async fn on_stream(
+    async fn on_stream_end(
         &self,
         p: Packet,
         method: String,
@@ -605,19 +696,28 @@ impl Router {
         ended: Arc<AtomicBool>,
         send_req: i32,
     ) -> Result<()> {
-        if p.end {
-            if let Some(tx) = tx {
-                let _ = tx
-                    .send(remote_error(&method, &p.body).map_or(Item::End, Item::Failed))
-                    .await;
-            }
-            if !ended.swap(true, Ordering::SeqCst) {
-                self.shared.push(end_packet(send_req)).await?;
-            }
-            return Ok(());
+        if let Some(tx) = tx {
+            let _ = tx
+                .send(remote_error(&method, &p.body).map_or(Item::End, Item::Failed))
+                .await;
         }
+        if !ended.swap(true, Ordering::SeqCst) {
+            self.shared.push(end_packet(send_req)).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_stream_item(
+        &self,
+        req: i32,
+        item: Item,
+        method: String,
+        tx: Option<mpsc::Sender<Item>>,
+        ended: Arc<AtomicBool>,
+        send_req: i32,
+    ) -> Result<()> {
         let delivered = match &tx {
-            Some(tx) => tx.send(Item::Data(p.body)).await.is_ok(),
+            Some(tx) => tx.send(item).await.is_ok(),
             None => true,
         };
         let tx = if delivered { tx } else { None };
@@ -625,7 +725,7 @@ impl Router {
             self.shared.push(end_packet(send_req)).await?;
         }
         self.shared.waiting().insert(
-            p.req,
+            req,
             Waiting::Stream {
                 method,
                 tx,
@@ -654,11 +754,7 @@ impl Router {
                 let (tx, rx) = mpsc::channel(self.shared.config.channel_capacity);
                 (
                     Some(tx),
-                    Some(Source {
-                        rx,
-                        method: method.clone(),
-                        done: false,
-                    }),
+                    Some(Source::new(rx, method.clone(), self.shared.clone())),
                 )
             }
             _ => (None, None),
@@ -708,8 +804,8 @@ fn parse_request(p: &Packet) -> Option<(Vec<String>, Vec<Value>, CallKind)> {
 
 async fn read_loop<R: ChunkRead>(mut packets: PacketReader<R>, router: Router) -> Result<()> {
     let idle = router.shared.config.idle_timeout;
-    while let Some(p) = next_within(&mut packets, idle).await? {
-        router.route(p).await?;
+    while let Some((header, body)) = next_within(&mut packets, idle).await? {
+        router.route(header, body).await?;
     }
     Ok(())
 }
@@ -718,7 +814,7 @@ async fn read_loop<R: ChunkRead>(mut packets: PacketReader<R>, router: Router) -
 async fn next_within<R: ChunkRead>(
     packets: &mut PacketReader<R>,
     idle: Option<Duration>,
-) -> Result<Option<Packet>> {
+) -> Result<Option<(Header, Vec<u8>)>> {
     match idle {
         None => packets.next().await,
         Some(limit) => tokio::time::timeout(limit, packets.next())
@@ -734,6 +830,7 @@ fn batch(first: Frame, rx: &mut mpsc::Receiver<Frame>, buf: &mut Vec<u8>) -> boo
     while let Some(f) = frame {
         match f {
             Frame::Packet(p) => p.encode_into(buf),
+            Frame::Encoded(wire) => buf.extend_from_slice(&wire),
             Frame::Goodbye => {
                 buf.extend_from_slice(&GOODBYE);
                 return true;

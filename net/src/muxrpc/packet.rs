@@ -41,7 +41,7 @@ impl Body {
         }
     }
 
-    fn decode(type_bits: u8, bytes: Vec<u8>) -> Result<Self> {
+    pub(crate) fn decode(type_bits: u8, bytes: Vec<u8>) -> Result<Self> {
         match type_bits {
             0 => Ok(Self::Binary(bytes)),
             1 => String::from_utf8(bytes)
@@ -75,6 +75,19 @@ pub struct Packet {
     pub req: i32,
     /// The body.
     pub body: Body,
+}
+
+/// Appends the wire form of a stream packet (not an end) whose body is JSON already encoded as
+/// `json` (one JSON value; not checked) to `out`.
+pub fn encode_json_item(req: i32, json: &[u8], out: &mut Vec<u8>) {
+    if json.is_empty() {
+        return encode_json_item(req, b"\"\"", out);
+    }
+    let len = u32::try_from(json.len()).expect("bodies are far below 4 GiB");
+    out.push(STREAM | 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&req.to_be_bytes());
+    out.extend_from_slice(json);
 }
 
 impl Packet {
@@ -116,6 +129,26 @@ impl Header {
             len: len as usize,
             req,
         })
+    }
+
+    /// Part of a stream.
+    pub fn is_stream(&self) -> bool {
+        self.flags & STREAM != 0
+    }
+
+    /// Ends a stream or carries an error.
+    pub fn is_end(&self) -> bool {
+        self.flags & END != 0
+    }
+
+    /// The request number.
+    pub fn req(&self) -> i32 {
+        self.req
+    }
+
+    /// The body type (0 binary, 1 text, 2 JSON); 3 is not a valid type.
+    pub fn body_type(&self) -> u8 {
+        self.flags & TYPE_MASK
     }
 
     /// Builds the packet from this header and its body bytes.

@@ -101,8 +101,8 @@ async fn fetch_feed(inner: &Inner, origin: &Arc<Origin>, feed: FeedId, live: boo
     let args = json!([{"id": feed.to_string(), "seq": from, "live": live, "keys": false}]);
     let mut source = origin.rpc.source("createHistoryStream", args).await?;
     let mut count = 0;
-    while let Some(item) = source.next().await {
-        let msg = parse(item?, &feed).inspect_err(|e| origin.hang_up(inner, e))?;
+    while let Some(item) = source.next_json_bytes().await {
+        let msg = parse(&item?, &feed).inspect_err(|e| origin.hang_up(inner, e))?;
         count += 1;
         Stats::bump(&inner.stats.received, 1);
         let incoming = Incoming::Msg(msg, origin.clone());
@@ -113,8 +113,11 @@ async fn fetch_feed(inner: &Inner, origin: &Arc<Origin>, feed: FeedId, live: boo
     Ok(count)
 }
 
-/// A history stream item: a message value (or `{key, value}`) of the feed asked for.
-fn parse(item: Value, feed: &FeedId) -> Result<Message> {
+/// A history stream item: a message value (or `{key, value}`) of the feed asked for. Parsed
+/// here, on the stream's own task, so the streams of many feeds parse in parallel.
+fn parse(bytes: &[u8], feed: &FeedId) -> Result<Message> {
+    let item: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::Misbehaved(format!("sent a body that is not JSON: {e}")))?;
     let value = match item {
         Value::Object(mut o) if o.contains_key("key") && o.contains_key("value") => {
             o.remove("value").unwrap_or(Value::Null)

@@ -94,41 +94,52 @@ async fn send_stored(
 ) -> Result<u64, &'static str> {
     while *sent < q.limit {
         let want = usize::try_from(q.limit - *sent).unwrap_or(PAGE).min(PAGE);
-        let page = read_page(inner, &q.id, next, want, q.keys)?;
-        if page.is_empty() {
+        let n = send_page(inner, q, next, want, sink).await?;
+        if n == 0 {
             break;
         }
-        for value in page {
-            sink.send(value)
-                .await
-                .map_err(|_| "the peer closed the stream")?;
-            *sent += 1;
-            next += 1;
-        }
+        *sent += n;
+        next += n;
     }
     Ok(next)
 }
 
-fn read_page(
+/// Sends up to `limit` stored messages from sequence `from` as they are stored (no parse and
+/// re-encode), in one write; returns how many.
+async fn send_page(
     inner: &Inner,
-    id: &FeedId,
+    q: &Query,
     from: u64,
     limit: usize,
-    keys: bool,
-) -> Result<Vec<Value>, &'static str> {
+    sink: &Sink,
+) -> Result<u64, &'static str> {
     let msgs = inner
         .db
-        .feed(id, from, limit, false)
+        .feed(&q.id, from, limit, false)
         .map_err(|_| "database error")?;
-    msgs.iter()
-        .map(|m| {
-            let parsed = match keys {
-                true => serde_json::from_str(&m.to_json()),
-                false => serde_json::from_slice(m.value_json()),
-            };
-            parsed.map_err(|_| "stored message does not parse")
-        })
-        .collect()
+    if msgs.is_empty() {
+        return Ok(0);
+    }
+    let sent = match q.keys {
+        false => {
+            sink.send_json_items(msgs.iter().map(|m| m.value_json()))
+                .await
+        }
+        true => {
+            let entries: Vec<Vec<u8>> = msgs.iter().map(entry_json).collect();
+            sink.send_json_items(entries.iter().map(Vec::as_slice))
+                .await
+        }
+    };
+    sent.map_err(|_| "the peer closed the stream")?;
+    Ok(msgs.len() as u64)
+}
+
+/// `{key, value, timestamp}` of a stored message.
+fn entry_json(m: &sluice_views::MsgRef<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(m.value_json().len() + 160);
+    m.write_json(&mut out);
+    out
 }
 
 /// Live part: forwards new messages of the feed, re-reading the database after a gap.

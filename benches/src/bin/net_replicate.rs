@@ -1,0 +1,156 @@
+//! sluice ↔ sluice replication of the medium fixture (100k messages, full verification) over
+//! loopback TCP, with the serving node in a child process (two machines' roles) or in this
+//! process (`--in-process`). Prints wall and CPU time (user + sys) of each side per round, and
+//! the load average. Run: `cargo run --release -p sluice-benches --bin net_replicate
+//! [-- --in-process] [--rounds N]`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use sluice_benches::proc_stat::{cpu_seconds, load_average};
+use sluice_msg::{FeedId, Message, VerifyMode};
+use sluice_net::{Listener, MultiAddr, Node, NodeConfig, Options};
+use sluice_views::Db;
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// Fills a database in `dir` with the medium fixture; returns its feeds and message count.
+fn fill_source(dir: &Path) -> (Vec<FeedId>, u64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/fixtures/medium/msgs.jsonl.zst");
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let jsonl = zstd::decode_all(&raw[..]).expect("zstd");
+    let entries: Vec<_> = jsonl
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg"))
+        .collect();
+    let db = Db::open(dir).expect("open");
+    db.add_batch_received(entries, VerifyMode::Chain)
+        .expect("add");
+    let feeds = db.feeds().expect("feeds");
+    let total = feeds.iter().map(|(_, n)| n).sum();
+    (feeds.into_iter().map(|(f, _)| f).collect(), total)
+}
+
+/// Serves the database in `dir` on loopback until killed (the child process).
+async fn serve(dir: &Path) {
+    let db = Arc::new(Db::open(dir).expect("open"));
+    let node = Node::new(db, key(1), NodeConfig::default());
+    let listener = Listener::bind("127.0.0.1:0", key(1), Options::default())
+        .await
+        .expect("bind");
+    println!("{}", listener.multiaddr().expect("addr"));
+    node.serve(listener).await.expect("serve");
+}
+
+/// Starts the serving child and reads its address.
+fn spawn_server(dir: &Path) -> (Child, MultiAddr) {
+    let me = std::env::current_exe().expect("own path");
+    let mut child = Command::new(me)
+        .arg("--serve")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the serving child");
+    let mut line = String::new();
+    let out = child.stdout.take().expect("child stdout");
+    BufReader::new(out).read_line(&mut line).expect("address");
+    (child, line.trim().parse().expect("multiserver address"))
+}
+
+/// One round: an empty node fetches every feed from `addr`; returns the messages stored.
+async fn replicate(addr: &MultiAddr, feeds: &[FeedId]) -> u64 {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Arc::new(Db::open(dir.path()).expect("open"));
+    let config = NodeConfig {
+        feeds: feeds.to_vec(),
+        ..NodeConfig::default()
+    };
+    let node = Node::new(db, key(2), config);
+    node.replicate_once(addr).await.expect("replicate");
+    node.stats().snapshot().1
+}
+
+fn rounds() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        return rt.block_on(serve(Path::new(&args[i + 1])));
+    }
+    let in_process = args.iter().any(|a| a == "--in-process");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (feeds, total) = fill_source(dir.path());
+    let (child, addr) = match in_process {
+        true => (None, rt.block_on(in_process_server(dir.path()))),
+        false => {
+            let (c, a) = spawn_server(dir.path());
+            (Some(c), a)
+        }
+    };
+    let server_pid = child.as_ref().map(Child::id);
+    println!(
+        "net_replicate: {total} msgs, {} feeds, server {}",
+        feeds.len(),
+        if in_process {
+            "in process"
+        } else {
+            "child process"
+        }
+    );
+    for _ in 0..rounds() {
+        round(&rt, &addr, &feeds, total, server_pid);
+    }
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+fn round(
+    rt: &tokio::runtime::Runtime,
+    addr: &MultiAddr,
+    feeds: &[FeedId],
+    total: u64,
+    server: Option<u32>,
+) {
+    let server_cpu = || server.map_or(0.0, |p| cpu_seconds(&format!("/proc/{p}/stat")));
+    let (cpu, srv, wall) = (cpu_seconds("/proc/self/stat"), server_cpu(), Instant::now());
+    let stored = rt.block_on(replicate(addr, feeds));
+    let wall = wall.elapsed().as_secs_f64();
+    let (cpu, srv) = (cpu_seconds("/proc/self/stat") - cpu, server_cpu() - srv);
+    assert_eq!(stored, total, "every message stored");
+    let who = if server.is_some() { "fetcher" } else { "both" };
+    println!(
+        "replicate {total} msgs: wall {wall:.3} s  cpu {who} {cpu:.2} s  server {srv:.2} s  \
+         ({:.0} msgs/s)  load {}",
+        total as f64 / wall,
+        load_average()
+    );
+}
+
+async fn in_process_server(dir: &Path) -> MultiAddr {
+    let db = Arc::new(Db::open(dir).expect("open"));
+    let node = Node::new(db, key(1), NodeConfig::default());
+    let listener = Listener::bind("127.0.0.1:0", key(1), Options::default())
+        .await
+        .expect("bind");
+    let addr = listener.multiaddr().expect("addr");
+    tokio::spawn(async move { node.serve(listener).await });
+    addr
+}
