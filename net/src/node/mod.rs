@@ -1,19 +1,22 @@
 //! A replicating SSB node: serves a peer's calls from the database and fetches the feeds it
 //! wants from every peer, feeding them through the database's one ingest path.
 //!
-//! Data flow: each connection's fetch tasks (one `createHistoryStream` per wanted feed) parse
-//! messages and push them into one bounded ingest channel; the ingest task batches them, drops
-//! duplicates, buffers early arrivals per feed (bounded), and calls `Db::add_batch`. A peer
-//! whose messages are rejected, or that floods out-of-sequence messages, is hung up on.
+//! Data flow: per connection, either one EBT session (`ebt.replicate`: vector clocks, then
+//! messages both ways over one duplex stream) or, with peers that do not speak EBT, fetch tasks
+//! (one `createHistoryStream` per wanted feed) parse messages and push them into one bounded
+//! ingest channel; the ingest task batches them, drops duplicates, buffers early arrivals per
+//! feed (bounded), and calls `Db::add_batch`. A peer whose messages are rejected, or that floods
+//! out-of-sequence messages, is hung up on.
 
+mod ebt;
 mod fetch;
 mod history;
 mod ingest;
 mod rpc;
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -51,6 +54,9 @@ pub struct NodeConfig {
     pub ingest_capacity: usize,
     /// How often a live connection re-reads the follow graph for newly wanted feeds.
     pub refresh: Duration,
+    /// Replicate with EBT (`ebt.replicate`) when the peer supports it (default true); false
+    /// uses `createHistoryStream` only, and refuses peers' `ebt.replicate` calls.
+    pub ebt: bool,
     /// Network options (caps key, handshake/idle timeouts, connection limit).
     pub net: Options,
 }
@@ -70,6 +76,7 @@ impl Default for NodeConfig {
             max_early: 4096,
             ingest_capacity: 8192,
             refresh: Duration::from_secs(10),
+            ebt: true,
             net,
         }
     }
@@ -88,6 +95,12 @@ pub struct Stats {
     pub rejected: AtomicU64,
     /// Peers hung up on for misbehaving.
     pub peers_dropped: AtomicU64,
+    /// EBT sessions started (both roles).
+    pub ebt_sessions: AtomicU64,
+    /// Messages received through EBT (also counted in `received`).
+    pub ebt_received: AtomicU64,
+    /// Messages sent to peers through EBT.
+    pub ebt_sent: AtomicU64,
 }
 
 impl Stats {
@@ -124,6 +137,8 @@ struct Inner {
     stats: Stats,
     live: broadcast::Sender<Live>,
     ingest: mpsc::Sender<ingest::Incoming>,
+    /// Running EBT sessions per peer.
+    ebt_peers: Mutex<HashMap<FeedId, usize>>,
 }
 
 /// A replicating node over one database. Cheap to clone; create it inside a tokio runtime.
@@ -151,6 +166,7 @@ impl Node {
             stats: Stats::default(),
             live,
             ingest: tx,
+            ebt_peers: Mutex::default(),
         });
         spawn_live_hub(&inner);
         tokio::spawn(ingest::run(inner.clone(), rx));
@@ -193,7 +209,7 @@ impl Node {
         let handler = self.handler(&addr.key);
         let peer = connect_addr(addr, &self.inner.keys, &self.inner.config.net, handler).await?;
         tracing::info!(peer = %addr, "connected");
-        self.start_fetching(&peer);
+        self.start_dialed(&peer);
         Ok(peer)
     }
 
@@ -203,7 +219,7 @@ impl Node {
         let handler = self.handler(&addr.key);
         let peer = connect_addr(addr, &self.inner.keys, &self.inner.config.net, handler).await?;
         let who = FeedId(peer.id().to_bytes());
-        let report = fetch::fetch_all(&self.inner, peer.rpc(), who, false).await;
+        let report = self.fetch_once(peer.rpc(), who).await;
         self.flush().await;
         let _ = peer.close().await;
         report
@@ -232,7 +248,7 @@ impl Node {
                 move |key| me.handler(key),
                 move |peer| {
                     tracing::info!(peer = %FeedId(peer.id().to_bytes()), "accepted");
-                    on_peer.start_fetching(&peer);
+                    on_peer.start_accepted(&peer);
                 },
             )
             .await
@@ -304,7 +320,71 @@ impl Node {
         });
     }
 
-    /// Starts the fetch side of replication on an open connection (no-op when serve-only).
+    /// EBT when the peer answers `ebt.replicate`, else one `createHistoryStream` per feed.
+    async fn fetch_once(&self, rpc: &crate::muxrpc::Rpc, who: FeedId) -> Result<FetchReport> {
+        if self.inner.config.ebt {
+            match ebt::call(&self.inner, rpc, who, true).await? {
+                ebt::Called::Replicated(report) => return Ok(report),
+                ebt::Called::Refused(e) => {
+                    tracing::info!(peer = %who, error = %e, "no EBT; fetching feed by feed");
+                }
+            }
+        }
+        fetch::fetch_all(&self.inner, rpc, who, false).await
+    }
+
+    /// Replication on a connection we dialed: we call `ebt.replicate` (also when serve-only,
+    /// so the peer can fetch from us) and fall back to history streams if the peer refuses.
+    fn start_dialed(&self, peer: &Peer) {
+        let config = &self.inner.config;
+        if !config.ebt || !(config.fetch || config.serve) {
+            return self.start_fetching(peer);
+        }
+        let (node, rpc) = (self.clone(), peer.rpc().clone());
+        let who = FeedId(peer.id().to_bytes());
+        tokio::spawn(async move {
+            match ebt::call(&node.inner, &rpc, who, false).await {
+                Ok(ebt::Called::Replicated(_)) => {}
+                Ok(ebt::Called::Refused(e)) => {
+                    tracing::info!(peer = %who, error = %e, "no EBT; fetching feed by feed");
+                    node.fetch_legacy(&rpc, who).await;
+                }
+                Err(e) => tracing::info!(peer = %who, error = %e, "EBT session failed"),
+            }
+        });
+    }
+
+    /// Replication on an accepted connection: the dialer calls `ebt.replicate` if it speaks
+    /// EBT; if no session with this peer started within [`EBT_GRACE`], fetch feed by feed.
+    fn start_accepted(&self, peer: &Peer) {
+        if !self.inner.config.ebt {
+            return self.start_fetching(peer);
+        }
+        if !self.inner.config.fetch {
+            return;
+        }
+        let (node, rpc) = (self.clone(), peer.rpc().clone());
+        let who = FeedId(peer.id().to_bytes());
+        tokio::spawn(async move {
+            tokio::time::sleep(EBT_GRACE).await;
+            if !rpc.is_closed() && !lock(&node.inner.ebt_peers).contains_key(&who) {
+                node.fetch_legacy(&rpc, who).await;
+            }
+        });
+    }
+
+    async fn fetch_legacy(&self, rpc: &crate::muxrpc::Rpc, who: FeedId) {
+        if !self.inner.config.fetch {
+            return;
+        }
+        let live = self.inner.config.live;
+        if let Err(e) = fetch::fetch_all(&self.inner, rpc, who, live).await {
+            tracing::info!(peer = %who, error = %e, "replication with peer ended");
+        }
+    }
+
+    /// Starts fetching feed by feed (`createHistoryStream`, no EBT) on an open connection
+    /// (no-op when serve-only).
     pub fn start_fetching(&self, peer: &Peer) {
         if !self.inner.config.fetch {
             return;
@@ -350,6 +430,10 @@ impl Inner {
         Ok(state.map_or(0, |s| s.sequence))
     }
 }
+
+/// How long an accepted connection waits for the dialer's `ebt.replicate` call before fetching
+/// feed by feed (ssb-ebt calls it as soon as it connects).
+const EBT_GRACE: Duration = Duration::from_secs(2);
 
 /// The ed25519 signing key of an ssb-keys pair (the node identity of a store's `secret`).
 pub fn signing_key(keys: &Keys) -> Result<SigningKey> {

@@ -1,47 +1,59 @@
-//! The RPC surface a node offers a peer: manifest, createHistoryStream, gossip.ping, empty
-//! blob streams, and whoami for local clients; anything else is answered with a muxrpc error.
+//! The RPC surface a node offers a peer: manifest, createHistoryStream, ebt.replicate,
+//! gossip.ping, empty blob streams, and whoami for local clients; anything else is answered
+//! with a muxrpc error.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::VerifyingKey;
 use serde_json::{Value, json};
+use sluice_msg::FeedId;
 
-use super::{Inner, history};
+use super::{Inner, NodeConfig, ebt, history};
 use crate::muxrpc::{CallKind, Handler, Request, Source};
 
 /// Serves one peer's calls.
 pub(super) struct NodeHandler {
     inner: Arc<Inner>,
+    /// The peer's feed id.
+    peer: FeedId,
     /// The caller holds our own key (a local client such as the CLI).
     local: bool,
 }
 
 impl NodeHandler {
     pub(super) fn new(inner: Arc<Inner>, peer: &VerifyingKey) -> Self {
-        let local = peer.to_bytes() == inner.me.0;
-        Self { inner, local }
+        let peer = FeedId(peer.to_bytes());
+        let local = peer == inner.me;
+        Self { inner, peer, local }
     }
 }
 
 /// The methods a node answers, as a muxrpc manifest.
-fn manifest() -> Value {
-    json!({
+fn manifest(config: &NodeConfig) -> Value {
+    let mut manifest = json!({
         "manifest": "sync",
         "whoami": "async",
         "createHistoryStream": "source",
         "gossip": {"ping": "duplex"},
         "blobs": {"createWants": "source", "changes": "source"},
-    })
+    });
+    if config.ebt {
+        manifest["ebt"] = json!({"replicate": "duplex"});
+    }
+    manifest
 }
 
 impl Handler for NodeHandler {
     fn handle(&self, req: Request) {
         match (req.method().as_str(), req.kind) {
-            ("manifest", _) => reply(req, manifest()),
+            ("manifest", _) => reply(req, manifest(&self.inner.config)),
             ("whoami", _) if self.local => reply(req, json!({"id": self.inner.me.to_string()})),
             ("createHistoryStream", CallKind::Source) if self.inner.config.serve => {
                 history::serve(self.inner.clone(), req);
+            }
+            ("ebt.replicate", CallKind::Duplex) if self.inner.config.ebt => {
+                ebt::answer(self.inner.clone(), self.peer, req);
             }
             ("gossip.ping", CallKind::Duplex) => pong(req),
             ("blobs.createWants" | "blobs.changes", CallKind::Source) => drop(req.sink),
