@@ -215,20 +215,29 @@ pub fn to_v8_compact(value: &Value) -> String {
 /// (strings never hold a raw line break: it is escaped), without walking the value again.
 pub fn compact_from_pretty(pretty: &str) -> String {
     let mut out = String::with_capacity(pretty.len());
-    // Every line is indentation, then either `"key": value-start` or a value (start) alone;
-    // the only other space outside strings is the one after a key's colon.
-    for line in pretty.split('\n') {
+    compact_pieces(pretty).for_each(|piece| out.push_str(piece));
+    out
+}
+
+/// [`compact_from_pretty`] appended to a byte buffer (no intermediate `String`).
+pub fn compact_from_pretty_into(pretty: &str, out: &mut Vec<u8>) {
+    out.reserve(pretty.len());
+    compact_pieces(pretty).for_each(|piece| out.extend_from_slice(piece.as_bytes()));
+}
+
+/// The pieces of the compact text, in order. Every line of the pretty text is indentation,
+/// then either `"key": value-start` or a value (start) alone; the only other space outside
+/// strings is the one after a key's colon, and strings never hold a raw line break.
+fn compact_pieces(pretty: &str) -> impl Iterator<Item = &str> {
+    pretty.split('\n').flat_map(|line| {
         let line = line.trim_start_matches(' ');
         match key_end(line) {
             Some(end) if line.as_bytes()[end..].starts_with(b": ") => {
-                out.push_str(&line[..end]);
-                out.push(':');
-                out.push_str(&line[end + 2..]);
+                [&line[..end], ":", &line[end + 2..]]
             }
-            _ => out.push_str(line),
+            _ => [line, "", ""],
         }
-    }
-    out
+    })
 }
 
 /// The position just after the string that starts `line`, if it starts with one.
@@ -354,13 +363,15 @@ mod tests {
             "/../tests/data/small/msgs.jsonl"
         );
         let jsonl = std::fs::read_to_string(path).expect("the small fixture");
+        let mut buf = b"prefix".to_vec();
         for line in jsonl.lines() {
             let entry: Value = serde_json::from_str(line).expect("fixture line");
             let value = &entry["value"];
-            assert_eq!(
-                compact_from_pretty(&to_v8_pretty(value)),
-                to_v8_compact(value)
-            );
+            let compact = compact_from_pretty(&to_v8_pretty(value));
+            assert_eq!(compact, to_v8_compact(value));
+            buf.truncate(6);
+            compact_from_pretty_into(&to_v8_pretty(value), &mut buf);
+            assert_eq!(&buf[6..], compact.as_bytes());
         }
     }
 

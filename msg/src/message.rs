@@ -2,7 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::encode::{compact_from_pretty, latin1_sha256, to_v8_pretty, utf16_len};
+use crate::encode::{
+    compact_from_pretty, compact_from_pretty_into, latin1_sha256, to_v8_pretty, utf16_len,
+};
 use crate::error::ValidationError;
 use crate::refs::{self, FeedId, MsgId};
 
@@ -152,6 +154,10 @@ impl Message {
     /// Compact JSON of the value, with the same key order and number formatting as the encoding.
     pub fn to_compact_json(&self) -> String {
         compact_from_pretty(&self.encoded)
+    }
+    /// [`Message::to_compact_json`] appended to `out` (for writers that batch records).
+    pub fn write_compact_json(&self, out: &mut Vec<u8>) {
+        compact_from_pretty_into(&self.encoded, out);
     }
 
     /// The signed bytes: the encoding without the signature (UTF-8).

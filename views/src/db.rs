@@ -239,6 +239,7 @@ impl Db {
     pub(crate) fn apply_in_memory(
         &self,
         entries: &[crate::Indexed<'_>],
+        facts: &[Option<crate::Facts>],
         first: u64,
         end: u64,
     ) -> bool {
@@ -247,7 +248,7 @@ impl Db {
         if slots.iter().any(|s| !s.is_loaded() || s.since() != first) {
             return false;
         }
-        engine::apply_all(&slots, entries, end);
+        engine::apply_all(&slots, entries, facts, end);
         true
     }
 

@@ -280,11 +280,17 @@ fn apply_records(
     Ok(())
 }
 
-/// Applies the same entries to every slot, views in parallel, then moves them to `end`.
-pub(crate) fn apply_all(slots: &[&dyn AnySlot], entries: &[Indexed<'_>], end: u64) {
+/// Applies the same entries (with their content facts, for the views that read them) to
+/// every slot, views in parallel, then moves them to `end`.
+pub(crate) fn apply_all(
+    slots: &[&dyn AnySlot],
+    entries: &[Indexed<'_>],
+    facts: &[Option<Facts>],
+    end: u64,
+) {
     slots
         .par_iter()
-        .for_each(|slot| slot.apply_chunk(entries, None, end));
+        .for_each(|slot| slot.apply_chunk(entries, Some(facts), end));
 }
 
 type Decoded<'a> = (u64, Header<'a>, &'a [u8]);

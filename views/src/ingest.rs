@@ -14,6 +14,7 @@ use sluice_msg::{FeedId, FeedState, HmacKey, Keys, Message, MsgId, ValidationErr
 use crate::db::{Db, lock};
 use crate::error::Error;
 use crate::record::{self, Header};
+use crate::scan::Facts;
 use crate::stored::StoredMsg;
 use crate::view::Indexed;
 
@@ -86,9 +87,10 @@ impl Db {
         let results = self.validate(&batch.msgs, mode);
         let accepted = accepted_in_order(&batch.msgs, &results);
         batch.stamp(now_ms());
-        let offsets = self.append(&batch, &accepted)?;
+        let appended_records = self.append(&batch, &accepted)?;
+        let offsets = &appended_records.offsets;
         let appended: HashSet<MsgId> = accepted.iter().map(|&k| batch.msgs[k].id()).collect();
-        for (&k, &offset) in accepted.iter().zip(&offsets) {
+        for (&k, &offset) in accepted.iter().zip(offsets) {
             outcomes[batch.index[k]] = Some(Outcome::Appended(offset));
         }
         for (k, result) in results.into_iter().enumerate() {
@@ -96,8 +98,8 @@ impl Db {
                 outcomes[batch.index[k]] = Some(classify(e, &batch.msgs[k], &appended));
             }
         }
-        self.after_append(&batch, &accepted, &offsets, &mut last_persist)?;
-        drop_in_background(batch);
+        self.after_append(&batch, &accepted, &appended_records, &mut last_persist)?;
+        drop_in_background((batch, appended_records));
         Ok(outcomes
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::AlreadyPresent))
@@ -118,9 +120,9 @@ impl Db {
         let mut batch = Batch::default();
         batch.push(0, msg, None);
         batch.stamp(now_ms());
-        let offsets = self.append(&batch, &[0])?;
-        self.after_append(&batch, &[0], &offsets, &mut last_persist)?;
-        let offset = offsets[0];
+        let appended = self.append(&batch, &[0])?;
+        self.after_append(&batch, &[0], &appended, &mut last_persist)?;
+        let offset = appended.offsets[0];
         Ok(StoredMsg::new(offset, self.log.get(offset)?.to_vec()))
     }
 
@@ -149,20 +151,19 @@ impl Db {
         Some(crate::db::feed_state(&m))
     }
 
-    /// Encodes and appends the accepted messages, then flushes; returns their offsets.
-    fn append(&self, batch: &Batch, accepted: &[usize]) -> Result<Vec<u64>, Error> {
+    /// Encodes and appends the accepted messages, then flushes; returns their offsets and
+    /// content facts.
+    fn append(&self, batch: &Batch, accepted: &[usize]) -> Result<Appended, Error> {
         if accepted.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Appended::default());
         }
-        let now = now_ms();
-        let records: Vec<Vec<u8>> = accepted
-            .par_iter()
-            .with_min_len(PAR_MIN)
-            .map(|&k| encode_record(&batch.msgs[k], batch.received[k].unwrap_or(now)))
-            .collect();
-        let offsets = self.log.append_batch(records.iter().map(Vec::as_slice))?;
+        let encoded = Encoded::of(batch, accepted, now_ms());
+        let offsets = self.log.append_batch(encoded.records())?;
         self.log.flush()?;
-        Ok(offsets)
+        Ok(Appended {
+            offsets,
+            facts: encoded.into_facts(),
+        })
     }
 
     /// Applies the new durable records to the views, notifies subscribers, and rewrites
@@ -171,13 +172,14 @@ impl Db {
         &self,
         batch: &Batch,
         accepted: &[usize],
-        offsets: &[u64],
+        appended: &Appended,
         last_persist: &mut u64,
     ) -> Result<(), Error> {
         if accepted.is_empty() {
             return Ok(());
         }
-        let end = self.apply_appended(batch, accepted, offsets)?;
+        let end = self.apply_appended(batch, accepted, appended)?;
+        let offsets = &appended.offsets;
         if !self.hub.is_empty() {
             let news: Vec<(StoredMsg, Option<&Value>)> = accepted
                 .iter()
@@ -209,16 +211,16 @@ impl Db {
         &self,
         batch: &Batch,
         accepted: &[usize],
-        offsets: &[u64],
+        appended: &Appended,
     ) -> Result<u64, Error> {
         let end = self.log.end();
         let entries: Vec<Indexed<'_>> = accepted
             .iter()
-            .zip(offsets)
+            .zip(&appended.offsets)
             .map(|(&k, &offset)| indexed(&batch.msgs[k], offset, batch.received[k]))
             .collect();
-        let first = offsets.first().copied().unwrap_or(end);
-        if !self.apply_in_memory(&entries, first, end) {
+        let first = appended.offsets.first().copied().unwrap_or(end);
+        if !self.apply_in_memory(&entries, &appended.facts, first, end) {
             return self.catch_up();
         }
         Ok(end)
@@ -247,10 +249,87 @@ const PAR_MIN: usize = 256;
 
 /// Freeing a large batch of parsed messages (a JSON tree each) takes a good part of a
 /// batch's time; the caller does not need to wait for it.
-fn drop_in_background(batch: Batch) {
+fn drop_in_background((batch, appended): (Batch, Appended)) {
     if batch.msgs.len() >= PAR_MIN {
-        rayon::spawn(move || drop(batch));
+        rayon::spawn(move || drop((batch, appended)));
     }
+}
+
+/// What [`Db::append`] stored: the offsets of the accepted messages and the facts of their
+/// content (for the graph views), both in acceptance order.
+#[derive(Default)]
+struct Appended {
+    offsets: Vec<u64>,
+    facts: Vec<Option<Facts>>,
+}
+
+/// The encoded records of a batch, in acceptance order: one buffer per rayon task instead of
+/// an allocation per record, and each record's content facts, scanned from its value JSON
+/// while it is still in cache.
+struct Encoded {
+    parts: Vec<EncodedPart>,
+}
+
+struct EncodedPart {
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+    facts: Vec<Option<Facts>>,
+}
+
+impl Encoded {
+    /// Encodes `batch.msgs[k]` for every `k` in `accepted` (in parallel for large batches).
+    fn of(batch: &Batch, accepted: &[usize], now: f64) -> Encoded {
+        let part = |ks: &[usize]| EncodedPart::of(batch, ks, now);
+        let parts = if accepted.len() <= PAR_MIN {
+            vec![part(accepted)]
+        } else {
+            accepted.par_chunks(PAR_MIN).map(part).collect()
+        };
+        Encoded { parts }
+    }
+
+    /// The records, in order.
+    fn records(&self) -> impl Iterator<Item = &[u8]> {
+        self.parts.iter().flat_map(|p| {
+            let starts = std::iter::once(0).chain(p.ends.iter().copied());
+            starts.zip(&p.ends).map(|(s, &e)| &p.bytes[s..e])
+        })
+    }
+
+    fn into_facts(self) -> Vec<Option<Facts>> {
+        self.parts.into_iter().flat_map(|p| p.facts).collect()
+    }
+}
+
+impl EncodedPart {
+    fn of(batch: &Batch, ks: &[usize], now: f64) -> EncodedPart {
+        let mut part = EncodedPart {
+            bytes: Vec::with_capacity(ks.len() * RECORD_GUESS),
+            ends: Vec::with_capacity(ks.len()),
+            facts: Vec::with_capacity(ks.len()),
+        };
+        for &k in ks {
+            let msg = &batch.msgs[k];
+            let value_at =
+                encode_record_into(msg, batch.received[k].unwrap_or(now), &mut part.bytes);
+            part.facts.push(facts_of(msg, &part.bytes[value_at..]));
+            part.ends.push(part.bytes.len());
+        }
+        part
+    }
+}
+
+/// A typical record's size (header and compact value JSON), to size buffers.
+const RECORD_GUESS: usize = 1024;
+
+/// The graph views' facts of a message's public content, scanned from its compact value JSON
+/// (the same bytes a rebuild scans), or from the parsed content when the scanner gives up.
+fn facts_of(msg: &Message, value_json: &[u8]) -> Option<Facts> {
+    if !msg.content().is_object() {
+        return None;
+    }
+    Facts::scan(value_json).unwrap_or_else(|| Some(Facts::from_content(msg.content())))
 }
 
 /// The messages of a batch not yet stored, with their input positions.
@@ -318,8 +397,9 @@ fn classify(e: ValidationError, msg: &Message, appended: &HashSet<MsgId>) -> Out
     }
 }
 
-/// The log record of a message (see `record.rs`).
-pub(crate) fn encode_record(msg: &Message, received: f64) -> Vec<u8> {
+/// Appends the log record of a message (see `record.rs`) to `out`; returns where its value
+/// JSON starts.
+fn encode_record_into(msg: &Message, received: f64, out: &mut Vec<u8>) -> usize {
     let header = Header {
         id: msg.id(),
         author: msg.author(),
@@ -329,5 +409,8 @@ pub(crate) fn encode_record(msg: &Message, received: f64) -> Vec<u8> {
         encrypted: msg.is_encrypted(),
         content_type: msg.content_type(),
     };
-    record::encode(&header, msg.to_compact_json().as_bytes())
+    record::encode_header_into(&header, out);
+    let value_at = out.len();
+    msg.write_compact_json(out);
+    value_at
 }

@@ -59,11 +59,19 @@ pub enum RecordError {
 
 /// Encodes one record: header fields, then the content type, then the value JSON.
 pub fn encode(header: &Header<'_>, value_json: &[u8]) -> Vec<u8> {
+    let type_len = header.content_type.map_or(0, str::len);
+    let mut out = Vec::with_capacity(HEADER_LEN + type_len + value_json.len());
+    encode_header_into(header, &mut out);
+    out.extend_from_slice(value_json);
+    out
+}
+
+/// Appends a record's header and content type to `out`; the value JSON must follow.
+pub fn encode_header_into(header: &Header<'_>, out: &mut Vec<u8>) {
     let ty = header
         .content_type
         .filter(|t| t.len() <= usize::from(u8::MAX))
         .unwrap_or("");
-    let mut out = Vec::with_capacity(HEADER_LEN + ty.len() + value_json.len());
     out.push(RECORD_VERSION);
     out.push(if header.encrypted { FLAG_ENCRYPTED } else { 0 });
     out.push(u8::try_from(ty.len()).unwrap_or(0));
@@ -74,8 +82,6 @@ pub fn encode(header: &Header<'_>, value_json: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&header.id.0);
     out.extend_from_slice(&header.author.0);
     out.extend_from_slice(ty.as_bytes());
-    out.extend_from_slice(value_json);
-    out
 }
 
 /// Decodes the header of a record and returns it with the value JSON bytes.
