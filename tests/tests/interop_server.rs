@@ -1,6 +1,7 @@
 //! Interop with a real ssb-server 16: sluice-net handshakes, fetches the server's feed with
 //! `createHistoryStream`, validates it with sluice-msg, and answers the server's own calls; a
-//! sluice `Node` and the server replicate each other's feeds, stored and live.
+//! sluice `Node` and the server replicate each other's feeds, stored and live, over history
+//! streams (EBT off), over EBT called by sluice, and over EBT called by the server.
 //!
 //! Needs node and `npm ci --prefix tests/js/server`. Without them the test skips with a
 //! message, except under CI (`CI=true`), where it fails.
@@ -8,6 +9,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -119,6 +121,12 @@ impl NodeServer {
     fn publish(&mut self, text: &str) {
         use std::io::Write as _;
         writeln!(self.stdin, "publish {text}").expect("write to the server's stdin");
+    }
+
+    /// Asks the server to dial `address` (ssb-ebt then calls `ebt.replicate` on that peer).
+    fn connect(&mut self, address: &str) {
+        use std::io::Write as _;
+        writeln!(self.stdin, "connect {address}").expect("write to the server's stdin");
     }
 
     /// Waits (bounded) until the server has stored message `sequence` of `author`.
@@ -308,16 +316,15 @@ async fn wait_for_seq(db: &sluice_views::Db, feed: &str, sequence: u64) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_and_sluice_node_replicate_both_ways_live() {
-    if !node_available() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Arc::new(sluice_views::Db::open(dir.path()).expect("open db"));
+/// A sluice node with three posts of its own, replicating with the given EBT setting.
+fn sluice_node(dir: &Path, ebt: bool) -> sluice_net::Node {
+    let db = Arc::new(sluice_views::Db::open(dir).expect("open db"));
     let ours = SigningKey::from_bytes(&[43; 32]);
-    let node = sluice_net::Node::new(db.clone(), ours, sluice_net::NodeConfig::default());
-    let our_id = node.id().to_string();
+    let config = sluice_net::NodeConfig {
+        ebt,
+        ..sluice_net::NodeConfig::default()
+    };
+    let node = sluice_net::Node::new(db.clone(), ours, config);
     for i in 1..=3 {
         db.publish(
             &node.keys(),
@@ -325,14 +332,15 @@ async fn server_and_sluice_node_replicate_both_ways_live() {
         )
         .expect("publish");
     }
-    let mut server = NodeServer::start(PUBLISHED, &our_id);
-    let peer = step("connect", node.connect(&server.addr))
-        .await
-        .expect("handshake with ssb-server");
+    node
+}
 
+/// Both feeds cross, stored then live, between `node` and `server` (already connected).
+async fn both_ways_live(node: &sluice_net::Node, server: &mut NodeServer) {
+    let (db, our_id) = (node.db(), node.id().to_string());
     // sluice fetches the server's feed (its posts and the follow) into its database.
-    wait_for_seq(&db, &server.id, PUBLISHED + 1).await;
-    // The server follows us, so it fetches our feed through our createHistoryStream.
+    wait_for_seq(db, &server.id, PUBLISHED + 1).await;
+    // The server follows us, so it fetches our feed.
     tokio::task::block_in_place(|| server.wait_stored(&our_id, 3));
     // Live, sluice → server.
     db.publish(
@@ -343,8 +351,81 @@ async fn server_and_sluice_node_replicate_both_ways_live() {
     tokio::task::block_in_place(|| server.wait_stored(&our_id, 4));
     // Live, server → sluice.
     server.publish("live from ssb-server");
-    wait_for_seq(&db, &server.id, PUBLISHED + 2).await;
-    let (_, _, _, rejected) = node.stats().snapshot();
+    wait_for_seq(db, &server.id, PUBLISHED + 2).await;
+    let (received, _, _, rejected) = node.stats().snapshot();
     assert_eq!(rejected, 0, "every message from ssb-server validates");
+    assert!(received >= PUBLISHED + 2);
+}
+
+fn ebt_stat(node: &sluice_net::Node, pick: fn(&sluice_net::Stats) -> &AtomicU64) -> u64 {
+    pick(node.stats()).load(Ordering::Relaxed)
+}
+
+/// Asserts that everything crossed through EBT: no history-stream fallback either way.
+fn assert_all_by_ebt(node: &sluice_net::Node) {
+    let (received, _, _, _) = node.stats().snapshot();
+    assert_eq!(ebt_stat(node, |s| &s.ebt_sessions), 1, "one EBT session");
+    assert_eq!(
+        ebt_stat(node, |s| &s.ebt_received),
+        received,
+        "every message from the server came through EBT"
+    );
+    assert_eq!(
+        ebt_stat(node, |s| &s.ebt_sent),
+        4,
+        "the server got our four messages through EBT"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_and_sluice_node_replicate_both_ways_live_over_history_streams() {
+    if !node_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = sluice_node(dir.path(), false);
+    let mut server = NodeServer::start(PUBLISHED, &node.id().to_string());
+    let peer = step("connect", node.connect(&server.addr))
+        .await
+        .expect("handshake with ssb-server");
+    both_ways_live(&node, &mut server).await;
+    assert_eq!(ebt_stat(&node, |s| &s.ebt_sessions), 0, "EBT is off");
     let _ = step("goodbye", peer.close()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sluice_calls_ebt_replicate_on_the_server_both_ways_live() {
+    if !node_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = sluice_node(dir.path(), true);
+    let mut server = NodeServer::start(PUBLISHED, &node.id().to_string());
+    let peer = step("connect", node.connect(&server.addr))
+        .await
+        .expect("handshake with ssb-server");
+    both_ways_live(&node, &mut server).await;
+    assert_all_by_ebt(&node);
+    let _ = step("goodbye", peer.close()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_calls_ebt_replicate_on_sluice_both_ways_live() {
+    if !node_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = sluice_node(dir.path(), true);
+    let keys = SigningKey::from_bytes(&[43; 32]);
+    let listener = sluice_net::Listener::bind("127.0.0.1:0", keys, Options::default())
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.multiaddr().expect("our address");
+    let serving = node.clone();
+    let serve = tokio::spawn(async move { serving.serve(listener).await });
+    let mut server = NodeServer::start(PUBLISHED, &node.id().to_string());
+    server.connect(&addr.to_string());
+    both_ways_live(&node, &mut server).await;
+    assert_all_by_ebt(&node);
+    serve.abort();
 }

@@ -7,7 +7,8 @@
 //   {"ready":true,"id":"@….ed25519","port":PORT,"address":"net:…~shs:…","published":N}
 // then one line {"stored":{"key","author","sequence"}} per message it stores afterwards,
 // publishes a post for each stdin line `publish TEXT` (answering {"published":{key,sequence}}),
-// and exits when its stdin closes (so a test that dies takes the server with it).
+// dials the peer of each stdin line `connect ADDRESS` (answering {"connected":ADDRESS}), and
+// exits when its stdin closes (so a test that dies takes the server with it).
 'use strict'
 const path = require('path')
 const minimist = require('minimist')
@@ -85,11 +86,19 @@ sbot.post((msg) => {
 
 const lines = require('readline').createInterface({ input: process.stdin })
 lines.on('line', (line) => {
+  if (line.startsWith('connect ')) return connect(line.slice(8))
   if (!line.startsWith('publish ')) return
   sbot.publish({ type: 'post', text: line.slice(8) }, (err, msg) => {
     if (err) return emit({ error: err.message })
     emit({ published: { key: msg.key, sequence: msg.value.sequence } })
   })
 })
+// Dials a peer (a multiserver address); ssb-ebt then calls ebt.replicate on it.
+function connect (address) {
+  sbot.connect(address, (err) => {
+    emit(err ? { error: err.message } : { connected: address })
+  })
+}
+
 lines.on('close', () => sbot.close(() => process.exit(0)))
 process.stdin.on('error', () => sbot.close(() => process.exit(0)))
