@@ -314,7 +314,10 @@ async fn dial_evil(v: &Node, script: Vec<Value>) {
         .unwrap();
     let _ = within("the victim hangs up", peer.closed()).await;
     v.flush().await;
-    assert!(stat(v, |s| &s.peers_dropped) >= 1, "hung up for misbehaving");
+    assert!(
+        stat(v, |s| &s.peers_dropped) >= 1,
+        "hung up for misbehaving"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
