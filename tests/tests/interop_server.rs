@@ -410,6 +410,28 @@ async fn sluice_calls_ebt_replicate_on_the_server_both_ways_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicate_once_over_ebt_fetches_the_server_feed() {
+    if !node_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = sluice_node(dir.path(), true);
+    let server = NodeServer::start(PUBLISHED, &node.id().to_string());
+    let report = step("replicate once", node.replicate_once(&server.addr))
+        .await
+        .expect("replicate once with ssb-server");
+    assert_eq!(
+        report.messages,
+        PUBLISHED + 1,
+        "the server's posts and its follow"
+    );
+    let feed: sluice_msg::FeedId = server.id.parse().expect("feed id");
+    let stored = node.db().latest_seq(&feed).expect("db");
+    assert_eq!(stored.map(|s| s.sequence), Some(PUBLISHED + 1));
+    assert_eq!(ebt_stat(&node, |s| &s.ebt_received), PUBLISHED + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_calls_ebt_replicate_on_sluice_both_ways_live() {
     if !node_available() {
         return;

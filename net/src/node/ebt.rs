@@ -38,6 +38,9 @@ const FIRST_CLOCK: Duration = Duration::from_secs(10);
 const ONCE_QUIET: Duration = Duration::from_secs(3);
 /// Messages read from the database and sent per step.
 const PAGE: usize = 256;
+/// Feeds a peer may name that we neither hold nor want (each costs an entry in the session's
+/// state); more is a flood and the peer is hung up on.
+const MAX_UNKNOWN: usize = 100_000;
 /// How often an idle sending half re-checks the feeds the peer receives (a safety net should a
 /// live notification arrive before its message is readable).
 const CHECK: Duration = Duration::from_secs(1);
@@ -184,6 +187,8 @@ struct State {
     unanswered: HashSet<FeedId>,
     /// Asked feeds the peer holds beyond what we held then: the sequence it holds.
     expecting: HashMap<FeedId, u64>,
+    /// Feeds the peer named that we neither hold nor want (answered with -1).
+    unknown: usize,
     /// The first clock went out (sent even when empty).
     hello_sent: bool,
 }
@@ -407,6 +412,13 @@ impl Session {
         let ours = self.inner.latest(&feed)?;
         let wanted = st.want.contains(&feed);
         if st.blocked.contains(&feed) || !(wanted || ours > 0) {
+            if !st.told.contains_key(&feed) {
+                st.unknown += 1;
+            }
+            if st.unknown > MAX_UNKNOWN {
+                let why = format!("named more than {MAX_UNKNOWN} feeds we neither hold nor want");
+                return Err(Error::Misbehaved(why));
+            }
             st.stop_sending(&feed);
             st.tell(feed, -1);
             return Ok(());
