@@ -197,7 +197,9 @@ impl<V: View + 'static> AnySlot for Slot<V> {
 }
 
 /// Feeds every record in `[min since, end)` to the slots that have not seen it, in chunks;
-/// content JSON is parsed (in parallel) only when a lagging view needs it.
+/// content JSON is parsed (in parallel) only when a lagging view needs it. Chunks are
+/// pipelined: while the views apply one chunk, the next is read, decoded and scanned, so a
+/// view that takes longer than the others does not leave the other cores idle.
 pub(crate) fn catch_up(
     log: &Log,
     slots: &[&dyn AnySlot],
@@ -212,43 +214,68 @@ pub(crate) fn catch_up(
     }
     let mut iter = log.iter(from).peekable();
     let mut records = 0u64;
+    let mut ready = read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw))?;
     loop {
-        let mut raw = Vec::with_capacity(CHUNK);
-        while raw.len() < CHUNK {
-            match iter.next_if(|item| item.as_ref().map_or(true, |(o, _)| *o < end)) {
-                Some(item) => raw.push(item.map_err(Error::from)?),
-                None => break,
-            }
-        }
-        let chunk_end = match iter.peek() {
-            Some(Ok((o, _))) if *o < end => *o,
-            _ => end,
-        };
-        records += raw.len() as u64;
-        apply_records(slots, &raw, chunk_end)?;
+        let last = ready.end >= end;
+        let ((), next) = rayon::join(
+            || apply_prepared(slots, &ready),
+            || (!last).then(|| read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw))),
+        );
+        records += ready.headers.len() as u64;
         progress(Progress {
-            done: chunk_end,
+            done: ready.end,
             total: end,
             records,
         });
-        if chunk_end >= end {
-            return Ok(());
+        match next {
+            None => return Ok(()),
+            Some(next) => ready = next?,
         }
     }
 }
 
-/// Decodes one chunk and applies it to every slot still below `chunk_end`, views in parallel.
-fn apply_records(
-    slots: &[&dyn AnySlot],
-    raw: &[(u64, &[u8])],
-    chunk_end: u64,
-) -> Result<(), Error> {
-    let lagging: Vec<&dyn AnySlot> = slots
-        .iter()
-        .copied()
-        .filter(|s| s.since() < chunk_end)
-        .collect();
-    let headers = decode_headers(raw)?;
+type LogIter<'a> = std::iter::Peekable<sluice_log::Iter<'a>>;
+
+/// Reads up to [`CHUNK`] records below `end`; the chunk ends where the next record starts
+/// (or at `end`).
+fn read_chunk<'a>(iter: &mut LogIter<'a>, end: u64) -> Result<RawChunk<'a>, Error> {
+    let mut records = Vec::with_capacity(CHUNK);
+    while records.len() < CHUNK {
+        match iter.next_if(|item| item.as_ref().map_or(true, |(o, _)| *o < end)) {
+            Some(item) => records.push(item.map_err(Error::from)?),
+            None => break,
+        }
+    }
+    let chunk_end = match iter.peek() {
+        Some(Ok((o, _))) if *o < end => *o,
+        _ => end,
+    };
+    Ok(RawChunk {
+        records,
+        end: chunk_end,
+    })
+}
+
+/// Records read from the log, with the offset the chunk ends at.
+struct RawChunk<'a> {
+    records: Vec<(u64, &'a [u8])>,
+    end: u64,
+}
+
+/// A chunk decoded for the views that lag behind its end: headers, plus parsed contents or
+/// content facts when such a view needs them.
+struct Prepared<'a> {
+    headers: Vec<Decoded<'a>>,
+    contents: Vec<Option<serde_json::Value>>,
+    facts: Vec<Option<Facts>>,
+    end: u64,
+}
+
+/// Decodes one chunk for the slots still below its end. (Applying earlier chunks meanwhile
+/// does not change which slots those are: it moves them only to earlier ends.)
+fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>, Error> {
+    let lagging: Vec<&dyn AnySlot> = lagging(slots, raw.end);
+    let headers = decode_headers(&raw.records)?;
     let contents = if lagging.iter().any(|s| s.needs_content() && !s.uses_facts()) {
         parse_contents(&headers)?
     } else {
@@ -259,7 +286,22 @@ fn apply_records(
     } else {
         Vec::new()
     };
-    let entries: Vec<Indexed<'_>> = headers
+    Ok(Prepared {
+        headers,
+        contents,
+        facts,
+        end: raw.end,
+    })
+}
+
+fn lagging<'s>(slots: &[&'s dyn AnySlot], end: u64) -> Vec<&'s dyn AnySlot> {
+    slots.iter().copied().filter(|s| s.since() < end).collect()
+}
+
+/// Applies a prepared chunk to every slot still below its end, views in parallel.
+fn apply_prepared(slots: &[&dyn AnySlot], chunk: &Prepared<'_>) {
+    let entries: Vec<Indexed<'_>> = chunk
+        .headers
         .iter()
         .enumerate()
         .map(|(i, (offset, header, _))| Indexed {
@@ -271,13 +313,12 @@ fn apply_records(
             received: header.received,
             content_type: header.content_type,
             encrypted: header.encrypted,
-            content: contents.get(i).and_then(Option::as_ref),
+            content: chunk.contents.get(i).and_then(Option::as_ref),
         })
         .collect();
-    lagging
+    lagging(slots, chunk.end)
         .par_iter()
-        .for_each(|slot| slot.apply_chunk(&entries, Some(&facts), chunk_end));
-    Ok(())
+        .for_each(|slot| slot.apply_chunk(&entries, Some(&chunk.facts), chunk.end));
 }
 
 /// Applies the same entries (with their content facts, for the views that read them) to
