@@ -634,6 +634,50 @@ mod tests {
         assert_eq!(read_note(-1), None);
     }
 
+    fn feed(n: u8) -> FeedId {
+        FeedId([n; 32])
+    }
+
+    #[test]
+    fn a_note_is_queued_once_until_it_changes() {
+        let mut st = State::default();
+        st.tell(feed(1), note(3, true));
+        st.tell(feed(1), note(3, true));
+        assert_eq!(std::mem::take(&mut st.notes).len(), 1);
+        st.tell(feed(1), note(3, true));
+        assert!(st.notes.is_empty(), "the peer already has this note");
+        st.tell(feed(1), note(4, true));
+        assert_eq!(st.notes.get(&feed(1)), Some(&8));
+    }
+
+    #[test]
+    fn caught_up_once_every_asked_feed_is_answered_and_arrived() {
+        let mut st = State::default();
+        st.ask(feed(1), 2);
+        st.ask(feed(2), 0);
+        assert!(!st.caught_up(), "no answers yet");
+        st.theirs.insert(feed(1), Some(5));
+        st.track(feed(1), 2);
+        st.theirs.insert(feed(2), None);
+        st.track(feed(2), 0);
+        assert!(!st.caught_up(), "messages 3..=5 of feed 1 are announced");
+        st.peer_has(feed(1), 4);
+        assert!(!st.caught_up());
+        st.peer_has(feed(1), 5);
+        assert!(st.caught_up());
+    }
+
+    #[test]
+    fn what_the_peer_has_is_not_sent_back() {
+        let mut st = State::default();
+        st.sending.insert(feed(1), 1);
+        st.peer_has(feed(1), 7);
+        assert_eq!(st.sending[&feed(1)], 8);
+        assert_eq!(st.theirs[&feed(1)], Some(7));
+        st.peer_has(feed(1), 3);
+        assert_eq!(st.theirs[&feed(1)], Some(7), "never goes back");
+    }
+
     #[test]
     fn only_version_3_classic_is_accepted() {
         assert!(check_args(&[json!({"version": 3})]).is_ok());
