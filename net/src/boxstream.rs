@@ -12,6 +12,10 @@ use crate::shs::BoxKeys;
 
 /// The largest body one box carries.
 pub const MAX_BODY: usize = 4096;
+/// Boxes encrypted into one write (at most 64 KiB of data per write syscall).
+const WRITE_BOXES: usize = 16;
+/// The most buffer capacity a writer keeps between sends.
+const KEEP_BUFFER: usize = 2 * (MAX_BODY + HEADER_LEN);
 /// Length of the plain header: body length (u16 BE) ‖ body MAC.
 const PLAIN_HEADER_LEN: usize = 2 + MAC_LEN;
 /// Length of a boxed header on the wire.
@@ -77,12 +81,19 @@ impl<W: AsyncWrite + Unpin> BoxWriter<W> {
     }
 
     /// Encrypts and writes `data` (split into boxes of at most [`MAX_BODY`] bytes), then flushes.
+    /// Boxes are written [`WRITE_BOXES`] at a time, so the buffer a connection keeps stays small.
     pub async fn send(&mut self, data: &[u8]) -> Result<()> {
-        self.buf.clear();
-        for chunk in data.chunks(MAX_BODY) {
-            seal_box(&self.key, &mut self.nonce, chunk, &mut self.buf);
+        for group in data.chunks(MAX_BODY * WRITE_BOXES) {
+            self.buf.clear();
+            for chunk in group.chunks(MAX_BODY) {
+                seal_box(&self.key, &mut self.nonce, chunk, &mut self.buf);
+            }
+            self.inner.write_all(&self.buf).await?;
         }
-        self.inner.write_all(&self.buf).await?;
+        if self.buf.capacity() > KEEP_BUFFER {
+            // A burst is over: an idle connection keeps no 64 KiB buffer.
+            self.buf = Vec::new();
+        }
         self.inner.flush().await?;
         Ok(())
     }

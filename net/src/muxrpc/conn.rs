@@ -303,17 +303,24 @@ impl Sink {
 
     /// Sends stream items whose JSON is already encoded (each one JSON value; not checked), as
     /// one write to the connection: no parse and re-encode of stored messages.
-    pub async fn send_json_items<'a>(
-        &self,
-        items: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Result<()> {
+    pub async fn send_json_items(&self, items: &[&[u8]]) -> Result<()> {
         if self.is_closed() || !self.stream {
             return Err(Error::StreamClosed);
         }
         let mut wire = Vec::new();
         for json in items {
             encode_json_item(self.req, json, &mut wire);
+            if wire.len() >= ENCODED_FRAME {
+                self.push_encoded(std::mem::take(&mut wire)).await?;
+            }
         }
+        match wire.is_empty() {
+            true => Ok(()),
+            false => self.push_encoded(wire).await,
+        }
+    }
+
+    async fn push_encoded(&self, wire: Vec<u8>) -> Result<()> {
         self.shared
             .out
             .send(Frame::Encoded(wire))
@@ -625,6 +632,10 @@ impl<R: ChunkRead> PacketReader<R> {
         }
         let body = self.buf[HEADER_LEN..HEADER_LEN + header.len].to_vec();
         self.buf.drain(..HEADER_LEN + header.len);
+        if self.buf.is_empty() && self.buf.capacity() > IDLE_BUFFER {
+            // After a large packet: an idle connection keeps no large read buffer.
+            self.buf = Vec::new();
+        }
         Ok(Some((header, body)))
     }
 }
@@ -867,8 +878,17 @@ async fn write_loop<W: ChunkWrite>(
         if bye {
             return w.close().await;
         }
+        if rx.is_empty() && buf.capacity() > IDLE_BUFFER {
+            // Idle for now: give back what a burst grew, so idle connections stay small.
+            buf = Vec::new();
+        }
     }
 }
+
+/// Pre-encoded stream items are queued for the writer in frames of about this size.
+const ENCODED_FRAME: usize = 32 * 1024;
+/// The most write-buffer capacity a connection keeps while it has nothing to send.
+const IDLE_BUFFER: usize = 16 * 1024;
 
 async fn finish<W: ChunkWrite>(w: &mut W, how: Stop) -> Result<()> {
     if how == Stop::Goodbye {

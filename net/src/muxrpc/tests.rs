@@ -27,6 +27,7 @@ impl Handler for Service {
             "count" => drop(tokio::spawn(count(req))),
             "forever" => drop(tokio::spawn(forever(req, stopped, sent))),
             "double" => drop(tokio::spawn(double(req))),
+            "encoded" => drop(tokio::spawn(encoded(req))),
             _ => RejectAll.handle(req),
         }
     }
@@ -55,6 +56,16 @@ async fn double(mut req: Request) -> crate::Result<()> {
     while let Some(v) = input.next().await {
         req.sink.send(json!(v?.as_i64().unwrap_or(0) * 2)).await?;
     }
+    req.sink.end().await
+}
+
+/// A source of pre-encoded JSON items, enough to span several writer frames.
+async fn encoded(req: Request) -> crate::Result<()> {
+    let items: Vec<Vec<u8>> = (0..2000)
+        .map(|i| format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(40)).into_bytes())
+        .collect();
+    let slices: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+    req.sink.send_json_items(&slices).await?;
     req.sink.end().await
 }
 
@@ -325,4 +336,58 @@ async fn a_slow_consumer_stalls_the_sender_instead_of_buffering() {
     for i in 1..=stalled_at {
         assert_eq!(source.next().await.unwrap().unwrap(), json!(i));
     }
+}
+
+#[tokio::test]
+async fn pre_encoded_items_arrive_as_json_values_and_as_bytes() {
+    let ((client, _), _server) = pair(Service::default());
+    let values = client
+        .source("encoded", json!([]))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(values.len(), 2000);
+    assert_eq!(values[1999]["i"], json!(1999));
+    let mut source = client.source("encoded", json!([])).await.unwrap();
+    let first = source.next_json_bytes().await.unwrap().unwrap();
+    let expected = format!("{{\"i\":0,\"pad\":\"{}\"}}", "x".repeat(40));
+    assert_eq!(first, expected.as_bytes());
+}
+
+#[test]
+fn pre_encoded_items_have_the_wire_form_of_sent_values() {
+    let mut by_value = Vec::new();
+    Packet {
+        stream: true,
+        end: false,
+        req: -3,
+        body: Body::Json(json!({"a": [1, "b"]})),
+    }
+    .encode_into(&mut by_value);
+    let mut pre_encoded = Vec::new();
+    super::packet::encode_json_item(-3, br#"{"a":[1,"b"]}"#, &mut pre_encoded);
+    assert_eq!(pre_encoded, by_value);
+}
+
+#[tokio::test]
+async fn a_stream_item_that_is_not_json_closes_the_connection() {
+    let (rpc, task, mut peer) = raw_peer(Config::default());
+    let mut source = rpc.source("feed", json!([])).await.unwrap();
+    let mut request = [0u8; HEADER_LEN];
+    peer.read_exact(&mut request).await.unwrap();
+    let len = u32::from_be_bytes(request[1..5].try_into().unwrap()) as usize;
+    let mut body = vec![0u8; len];
+    peer.read_exact(&mut body).await.unwrap();
+    // A JSON-typed stream item for request 1 whose body is not JSON.
+    peer.write_all(&[0b1010, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff, b'{', b'{', b'{'])
+        .await
+        .unwrap();
+    let item = source.next().await.unwrap();
+    assert!(matches!(item, Err(Error::BadPacket(_))), "{item:?}");
+    assert!(source.next().await.is_none());
+    drop(peer);
+    let _ = task.await.unwrap();
+    assert!(rpc.is_closed());
 }

@@ -105,7 +105,7 @@ async fn send_stored(
 }
 
 /// Sends up to `limit` stored messages from sequence `from` as they are stored (no parse and
-/// re-encode), in one write; returns how many.
+/// re-encode); returns how many.
 async fn send_page(
     inner: &Inner,
     q: &Query,
@@ -120,17 +120,15 @@ async fn send_page(
     if msgs.is_empty() {
         return Ok(0);
     }
-    let sent = match q.keys {
-        false => {
-            sink.send_json_items(msgs.iter().map(|m| m.value_json()))
-                .await
-        }
-        true => {
-            let entries: Vec<Vec<u8>> = msgs.iter().map(entry_json).collect();
-            sink.send_json_items(entries.iter().map(Vec::as_slice))
-                .await
-        }
+    let entries: Vec<Vec<u8>> = match q.keys {
+        true => msgs.iter().map(entry_json).collect(),
+        false => Vec::new(),
     };
+    let items: Vec<&[u8]> = match q.keys {
+        true => entries.iter().map(Vec::as_slice).collect(),
+        false => msgs.iter().map(|m| m.value_json()).collect(),
+    };
+    let sent = sink.send_json_items(&items).await;
     sent.map_err(|_| "the peer closed the stream")?;
     Ok(msgs.len() as u64)
 }
