@@ -335,6 +335,7 @@ impl Node {
 
     /// Replication on a connection we dialed: we call `ebt.replicate` (also when serve-only,
     /// so the peer can fetch from us) and fall back to history streams if the peer refuses.
+    /// Without `live`, the session ends once we hold what the peer had.
     fn start_dialed(&self, peer: &Peer) {
         let config = &self.inner.config;
         if !config.ebt || !(config.fetch || config.serve) {
@@ -342,8 +343,9 @@ impl Node {
         }
         let (node, rpc) = (self.clone(), peer.rpc().clone());
         let who = FeedId(peer.id().to_bytes());
+        let once = !config.live;
         tokio::spawn(async move {
-            match ebt::call(&node.inner, &rpc, who, false).await {
+            match ebt::call(&node.inner, &rpc, who, once).await {
                 Ok(ebt::Called::Replicated(_)) => {}
                 Ok(ebt::Called::Refused(e)) => {
                     tracing::info!(peer = %who, error = %e, "no EBT; fetching feed by feed");
