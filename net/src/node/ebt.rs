@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use sluice_msg::{FeedId, Message};
+use sluice_views::StoredMsg;
 use tokio::sync::Notify;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::Instant;
 
 use super::ingest::{Incoming, Origin};
@@ -38,6 +39,8 @@ const FIRST_CLOCK: Duration = Duration::from_secs(10);
 const ONCE_QUIET: Duration = Duration::from_secs(3);
 /// Messages read from the database and sent per step.
 const PAGE: usize = 256;
+/// Live events handled per wake-up of the sending half.
+const LIVE_BATCH: usize = 1024;
 /// Feeds a peer may name that we neither hold nor want (each costs an entry in the session's
 /// state); more is a flood and the peer is hung up on.
 const MAX_UNKNOWN: usize = 100_000;
@@ -489,7 +492,7 @@ impl Session {
             }
             tokio::select! {
                 () = self.wake.notified() => {}
-                event = live.recv() => if !self.on_live(event) { return },
+                event = live.recv() => if !self.on_live(event, &mut live) { return },
                 () = tokio::time::sleep(CHECK) => self.recheck(),
                 () = tokio::time::sleep_until(next_refresh) => {
                     next_refresh = Instant::now() + self.inner.config.refresh;
@@ -569,17 +572,37 @@ impl Session {
             .map_err(|e| Error::Database(Box::new(e)))
     }
 
-    /// A newly stored message: send it if the peer receives its feed, else tell the peer we
-    /// are ahead of it. False once the node is gone.
-    fn on_live(&self, event: std::result::Result<Live, RecvError>) -> bool {
-        let stored = match event {
-            Ok(Live::Msg(m)) => m,
-            Ok(Live::Resync) | Err(RecvError::Lagged(_)) => {
-                self.mark_all_ready();
-                return true;
+    /// Newly stored messages: the first event and whatever else is queued (up to
+    /// [`LIVE_BATCH`]), handled in one go. False once the node is gone.
+    fn on_live(
+        &self,
+        first: std::result::Result<Live, RecvError>,
+        live: &mut broadcast::Receiver<Live>,
+    ) -> bool {
+        let mut next = Some(first);
+        let mut handled = 0;
+        while let Some(event) = next.take() {
+            match event {
+                Ok(Live::Msg(m)) => self.on_stored(&m),
+                Ok(Live::Resync) | Err(RecvError::Lagged(_)) => self.mark_all_ready(),
+                Err(RecvError::Closed) => return false,
             }
-            Err(RecvError::Closed) => return false,
-        };
+            handled += 1;
+            if handled < LIVE_BATCH {
+                next = match live.try_recv() {
+                    Ok(event) => Some(Ok(event)),
+                    Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                    Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                    Err(TryRecvError::Empty) => None,
+                };
+            }
+        }
+        true
+    }
+
+    /// A newly stored message: send it if the peer receives its feed, else tell the peer we
+    /// are ahead of it.
+    fn on_stored(&self, stored: &StoredMsg) {
         let msg = stored.as_msg();
         let (feed, seq) = (msg.author(), msg.sequence());
         let mut st = lock(&self.state);
@@ -592,7 +615,6 @@ impl Session {
             let wanted = st.want.contains(&feed);
             st.tell(feed, note(seq, wanted));
         }
-        true
     }
 
     fn mark_all_ready(&self) {
