@@ -164,6 +164,45 @@ async fn live_messages_flow_both_ways_over_ebt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_relay_through_a_middle_node_live() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (ka, kb, kc) = (key(8), key(9), key(10));
+    let (ida, idc) = (id(&ka), id(&kc));
+    let all = vec![ida, id(&kb), idc];
+    let config = || NodeConfig {
+        feeds: all.clone(),
+        ..NodeConfig::default()
+    };
+    let a = Node::new(empty_db(dirs[0].path()), ka.clone(), config());
+    let b = Node::new(empty_db(dirs[1].path()), kb.clone(), config());
+    let c = Node::new(empty_db(dirs[2].path()), kc, config());
+    let post = |n: &Node, text: &str| {
+        n.db()
+            .publish(&n.keys(), json!({"type": "post", "text": text}))
+            .expect("publish");
+    };
+    post(&a, "a 1");
+    let (addr_a, addr_b) = (serve(&a, ka).await, serve(&b, kb).await);
+    // a ↔ b ↔ c: c never talks to a.
+    let _ab = within("b dials a", b.connect(&addr_a)).await.unwrap();
+    let _cb = within("c dials b", c.connect(&addr_b)).await.unwrap();
+    until("a's stored message reaches c through b", || {
+        latest(&c, &ida) == 1
+    })
+    .await;
+    post(&a, "a 2");
+    post(&c, "c 1");
+    until("live messages cross b both ways", || {
+        latest(&c, &ida) == 2 && latest(&a, &idc) == 1
+    })
+    .await;
+    for node in [&a, &b, &c] {
+        assert_eq!(node.stats().snapshot().3, 0, "nothing rejected");
+        assert_eq!(stat(node, |s| &s.received), stat(node, |s| &s.ebt_received));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_follow_graph_within_hops_decides_the_feeds() {
     let (da, dbd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = Node::new(
