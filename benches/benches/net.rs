@@ -169,7 +169,9 @@ fn medium_source(rt: &Runtime) -> (sluice_net::Node, sluice_net::MultiAddr, temp
 }
 
 /// sluice ↔ sluice: an empty node fetches all 150 feeds (100k messages, full signature
-/// verification) from another over loopback TCP.
+/// verification) from another over loopback TCP, over EBT (`replicate_medium_100k`) and with
+/// one `createHistoryStream` per feed (`replicate_medium_100k_history`). Both nodes share this
+/// process; `src/bin/net_replicate.rs` runs the server in its own process.
 fn replicate_medium(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let (source, addr, _dir) = medium_source(&rt);
@@ -189,26 +191,32 @@ fn replicate_medium(c: &mut Criterion) {
         .sum();
     let mut g = c.benchmark_group("net");
     g.sample_size(10).throughput(Throughput::Elements(total));
-    g.bench_function("replicate_medium_100k", |b| {
-        b.iter_batched(
-            || tempfile::tempdir().expect("tempdir"),
-            |dir| {
-                rt.block_on(async {
-                    let db = Arc::new(sluice_views::Db::open(dir.path()).expect("open"));
-                    let config = sluice_net::NodeConfig {
-                        feeds: feeds.clone(),
-                        ..sluice_net::NodeConfig::default()
-                    };
-                    let node = sluice_net::Node::new(db, key(2), config);
-                    let report = node.replicate_once(&addr).await.expect("replicate");
-                    assert_eq!(report.messages, total);
-                    assert_eq!(node.stats().snapshot().1, total);
-                });
-                dir
-            },
-            criterion::BatchSize::PerIteration,
-        );
-    });
+    for (name, ebt) in [
+        ("replicate_medium_100k", true),
+        ("replicate_medium_100k_history", false),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("tempdir"),
+                |dir| {
+                    rt.block_on(async {
+                        let db = Arc::new(sluice_views::Db::open(dir.path()).expect("open"));
+                        let config = sluice_net::NodeConfig {
+                            feeds: feeds.clone(),
+                            ebt,
+                            ..sluice_net::NodeConfig::default()
+                        };
+                        let node = sluice_net::Node::new(db, key(2), config);
+                        let report = node.replicate_once(&addr).await.expect("replicate");
+                        assert_eq!(report.messages, total);
+                        assert_eq!(node.stats().snapshot().1, total);
+                    });
+                    dir
+                },
+                criterion::BatchSize::PerIteration,
+            );
+        });
+    }
     g.finish();
 }
 

@@ -1,8 +1,9 @@
 //! sluice ↔ sluice replication of the medium fixture (100k messages, full verification) over
 //! loopback TCP, with the serving node in a child process (two machines' roles) or in this
-//! process (`--in-process`). Prints wall and CPU time (user + sys) of each side per round, and
-//! the load average. Run: `cargo run --release -p sluice-benches --bin net_replicate
-//! [-- --in-process] [--rounds N]`.
+//! process (`--in-process`), over EBT (default) or one `createHistoryStream` per feed
+//! (`--history`). Prints wall and CPU time (user + sys) of each side per round, and the load
+//! average. Run: `cargo run --release -p sluice-benches --bin net_replicate
+//! [-- --in-process] [--history] [--rounds N]`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -71,6 +72,7 @@ async fn replicate(addr: &MultiAddr, feeds: &[FeedId]) -> u64 {
     let db = Arc::new(Db::open(dir.path()).expect("open"));
     let config = NodeConfig {
         feeds: feeds.to_vec(),
+        ebt: !std::env::args().any(|a| a == "--history"),
         ..NodeConfig::default()
     };
     let node = Node::new(db, key(2), config);
@@ -105,8 +107,12 @@ fn main() {
     };
     let server_pid = child.as_ref().map(Child::id);
     println!(
-        "net_replicate: {total} msgs, {} feeds, server {}",
+        "net_replicate: {total} msgs, {} feeds, {}, server {}",
         feeds.len(),
+        match std::env::args().any(|a| a == "--history") {
+            true => "createHistoryStream",
+            false => "EBT",
+        },
         if in_process {
             "in process"
         } else {
