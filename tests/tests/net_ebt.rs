@@ -377,6 +377,28 @@ async fn garbage_clocks_are_hung_up_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_feeds_is_hung_up_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = victim(dir.path());
+    // Clocks of 10,000 made-up feeds each (under the 1 MiB packet limit); the session keeps
+    // at most 100,000 such feeds.
+    let clocks = (0..11u32)
+        .map(|c| {
+            let clock: serde_json::Map<String, Value> = (0..10_000u32)
+                .map(|i| {
+                    let mut bytes = [0u8; 32];
+                    bytes[..4].copy_from_slice(&c.to_le_bytes());
+                    bytes[4..8].copy_from_slice(&i.to_le_bytes());
+                    (FeedId(bytes).to_string(), json!(0))
+                })
+                .collect();
+            Value::Object(clock)
+        })
+        .collect();
+    dial_evil(&v, clocks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_nobody_asked_for_is_hung_up_on() {
     let dir = tempfile::tempdir().unwrap();
     let v = victim(dir.path());

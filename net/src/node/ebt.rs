@@ -39,6 +39,8 @@ const FIRST_CLOCK: Duration = Duration::from_secs(10);
 const ONCE_QUIET: Duration = Duration::from_secs(3);
 /// Messages read from the database and sent per step.
 const PAGE: usize = 256;
+/// Notes per clock we send (~60 bytes each), so no packet gets near a peer's size limit.
+const NOTES_PER_CLOCK: usize = 4096;
 /// Live events handled per wake-up of the sending half.
 const LIVE_BATCH: usize = 1024;
 /// Feeds a peer may name that we neither hold nor want (each costs an entry in the session's
@@ -508,7 +510,7 @@ impl Session {
     /// Sends queued notes, then messages of every ready feed.
     async fn send_pending(&self, sink: &Sink) -> Result<()> {
         loop {
-            if let Some(notes) = self.take_notes() {
+            while let Some(notes) = self.take_notes() {
                 sink.send(notes).await?;
             }
             if !self.send_page(sink).await? {
@@ -517,13 +519,17 @@ impl Session {
         }
     }
 
+    /// The next clock to send (the first one even when empty), at most [`NOTES_PER_CLOCK`] notes.
     fn take_notes(&self) -> Option<Value> {
         let mut st = lock(&self.state);
         if st.notes.is_empty() && st.hello_sent {
             return None;
         }
         st.hello_sent = true;
-        let notes = std::mem::take(&mut st.notes);
+        let mut notes = std::mem::take(&mut st.notes);
+        if let Some(first_left) = notes.keys().nth(NOTES_PER_CLOCK).copied() {
+            st.notes = notes.split_off(&first_left);
+        }
         Some(Value::Object(
             notes
                 .into_iter()
