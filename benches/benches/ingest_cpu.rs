@@ -1,8 +1,10 @@
 //! CPU time (user + sys, from `/proc/self/stat`) of each ingest stage on the medium fixture:
-//! parse, `validate_batch` full/chain, and `Db::add_batch` full/chain. CPU time does not
-//! depend on what else the shared machine runs, unlike the wall-clock medians of criterion.
+//! parse, the raw `verify_batch` bound, `validate_batch` full/chain, `Db::add_batch`
+//! full/chain, and a rebuild of every view (`Db::reindex(&[])`, three times, after the chain
+//! ingest). CPU time depends less on what else the shared machine runs than wall time; both
+//! are printed, with the load average before and after.
 //! Run: `cargo bench -p sluice-benches --bench ingest_cpu` (prints one line per stage;
-//! `INGEST_STAGE=full|chain|validate|add|raw` picks stages).
+//! `INGEST_STAGE=full|chain|validate|add|raw|reindex` picks stages).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -80,7 +82,9 @@ fn raw_bound(msgs: &[Message]) {
     }
 }
 
-fn ingest(entries: &[(Message, Option<f64>)], mode: VerifyMode) {
+/// Stores `entries` in a fresh database with one `add_batch` call; then, when asked,
+/// rebuilds every view of that database a few times.
+fn ingest(entries: &[(Message, Option<f64>)], mode: VerifyMode, reindex: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path()).expect("open");
     let batch = entries.to_vec();
@@ -88,6 +92,17 @@ fn ingest(entries: &[(Message, Option<f64>)], mode: VerifyMode) {
     stage(&name, entries.len(), || {
         db.add_batch_received(batch, mode).expect("add")
     });
+    // Let the batch's background free finish before the next stage is timed.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for _ in 0..if reindex { 3 } else { 0 } {
+        stage("reindex all views", entries.len(), || {
+            db.reindex(&[], &mut |_| {}).expect("reindex")
+        });
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
 }
 
 fn main() {
@@ -97,6 +112,7 @@ fn main() {
         eprintln!("skipping: {} not found", path.display());
         return;
     };
+    println!("load average before: {}", load_average().trim_end());
     let jsonl = zstd::decode_all(&raw[..]).expect("zstd");
     let lines = lines(&jsonl);
     let n = lines.len();
@@ -115,8 +131,10 @@ fn main() {
         }
     }
     for (name, mode) in [("full", VerifyMode::Full), ("chain", VerifyMode::Chain)] {
-        if only.is_empty() || only == name || only == "add" {
-            ingest(&entries, mode);
+        let reindex = mode == VerifyMode::Chain && (only.is_empty() || only == "reindex");
+        if only.is_empty() || only == name || only == "add" || reindex {
+            ingest(&entries, mode, reindex);
         }
     }
+    println!("load average after: {}", load_average().trim_end());
 }
