@@ -249,6 +249,50 @@ async fn the_follow_graph_within_hops_decides_the_feeds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unfollowed_feed_stops_arriving() {
+    let (da, dbd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ka, kb) = (key(30), key(31));
+    // c's feed lives on a; b wants it only while b follows c.
+    let c = Keys::from_seed([32; 32]);
+    let c_msgs: Vec<Message> = chain(&c, 2)
+        .into_iter()
+        .map(|v| Message::from_value(v).unwrap())
+        .collect();
+    let config = NodeConfig {
+        feeds: vec![c.id()],
+        ..NodeConfig::default()
+    };
+    let a = Node::new(empty_db(da.path()), ka.clone(), config);
+    a.db()
+        .add_batch(c_msgs[..1].to_vec(), VerifyMode::Full)
+        .unwrap();
+    let config = NodeConfig {
+        hops: 1,
+        refresh: Duration::from_millis(100),
+        ..NodeConfig::default()
+    };
+    let b = Node::new(empty_db(dbd.path()), kb, config);
+    let follow = |following: bool| {
+        let content =
+            json!({"type": "contact", "contact": c.id().to_string(), "following": following});
+        b.db().publish(&b.keys(), content).expect("publish");
+    };
+    follow(true);
+    let addr = serve(&a, ka).await;
+    let _peer = within("connect", b.connect(&addr)).await.unwrap();
+    until("the followed feed arrives", || latest(&b, &c.id()) == 1).await;
+    follow(false);
+    // A few refresh periods: b tells a it no longer wants c's feed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.db()
+        .add_batch(c_msgs[1..].to_vec(), VerifyMode::Full)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.flush().await;
+    assert_eq!(latest(&b, &c.id()), 1, "unfollowed: nothing more is sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_without_ebt_gets_history_streams_instead() {
     let (da, dbd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let no_ebt = NodeConfig {

@@ -306,7 +306,8 @@ impl Session {
         self.wake.notify_one();
     }
 
-    /// Re-reads the wanted and blocked feeds; asks for newly wanted ones, drops blocked ones.
+    /// Re-reads the wanted and blocked feeds: asks for newly wanted ones, stops asking for
+    /// unwanted ones, answers `-1` for blocked ones.
     fn refresh(&self) -> Result<()> {
         let mut want = match self.inner.config.fetch {
             true => self.inner.wanted_feeds()?,
@@ -334,14 +335,26 @@ impl Session {
             st.stop_sending(&feed);
             st.tell(feed, -1);
         }
-        let fresh: Vec<FeedId> = match st.hello_sent {
-            true => want.difference(&st.want).copied().collect(),
-            false => Vec::new(),
+        let (fresh, dropped): (Vec<FeedId>, Vec<FeedId>) = match st.hello_sent {
+            true => (
+                want.difference(&st.want).copied().collect(),
+                st.want
+                    .difference(&want)
+                    .filter(|f| !blocked.contains(f))
+                    .copied()
+                    .collect(),
+            ),
+            false => Default::default(),
         };
         (st.want, st.blocked) = (want, blocked);
         for feed in fresh {
             let ours = self.inner.latest(&feed).unwrap_or(0);
             st.ask(feed, ours);
+        }
+        // No longer wanted (unfollowed): tell where we are, without asking for more.
+        for feed in dropped {
+            let ours = self.inner.latest(&feed).unwrap_or(0);
+            st.tell(feed, note(ours, false));
         }
         Ok(())
     }
