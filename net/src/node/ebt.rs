@@ -563,10 +563,16 @@ impl Session {
         let Some((feed, from)) = picked else {
             return Ok(true);
         };
-        let page = self.read_page(&feed, from)?;
-        let sent = page.len();
-        for value in page {
-            sink.send(value).await?;
+        // Stored bytes go out as they are (no parse and re-encode), one write per page.
+        let msgs = self
+            .inner
+            .db
+            .feed(&feed, from, PAGE, false)
+            .map_err(db_err)?;
+        let sent = msgs.len();
+        if sent > 0 {
+            let items: Vec<&[u8]> = msgs.iter().map(|m| m.value_json()).collect();
+            sink.send_json_items(&items).await?;
         }
         Stats::bump(&self.inner.stats.ebt_sent, sent as u64);
         let mut st = lock(&self.state);
@@ -577,18 +583,6 @@ impl Session {
             }
         }
         Ok(true)
-    }
-
-    fn read_page(&self, feed: &FeedId, from: u64) -> Result<Vec<Value>> {
-        let msgs = self
-            .inner
-            .db
-            .feed(feed, from, PAGE, false)
-            .map_err(db_err)?;
-        msgs.iter()
-            .map(|m| serde_json::from_slice(m.value_json()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::Database(Box::new(e)))
     }
 
     /// Newly stored messages: the first event and whatever else is queued (up to
