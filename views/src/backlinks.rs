@@ -17,11 +17,10 @@
 //! # Answers
 //! Log offsets of the linking messages, ascending (log order), each once.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 use sluice_msg::{BlobId, FeedId, MsgId, Ref};
 
+use crate::codec::FastMap;
 use crate::scan::Facts;
 use crate::tangles::wire::{Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
@@ -59,9 +58,9 @@ struct Link {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Backlinks {
     paths: Vec<String>,
-    path_index: HashMap<String, u32>,
+    path_index: FastMap<String, u32>,
     /// Target → links, in log order.
-    links: HashMap<Target, Vec<Link>>,
+    links: FastMap<Target, Vec<Link>>,
 }
 
 /// Whether `path` lies under `filter` by whole dot-separated segments.

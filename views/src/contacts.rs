@@ -18,11 +18,12 @@
 //! block cuts off what lies behind the blocked feed (unless reached another way), and a block
 //! by a closer feed beats a follow by a farther one. The origin always has 0.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 use sluice_msg::FeedId;
 
+use crate::codec::FastMap;
 use crate::scan::Facts;
 use crate::tangles::wire::{Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
@@ -109,13 +110,13 @@ struct EdgeState {
 #[derive(Debug, Default, Clone)]
 pub struct Contacts {
     feeds: Vec<FeedId>,
-    index: HashMap<FeedId, u32>,
+    index: FastMap<FeedId, u32>,
     /// Per source: (dest, relation), in the order edges first appeared.
     out: Vec<Vec<(u32, Relation)>>,
     /// Per dest: the sources with an edge to it.
     inn: Vec<Vec<u32>>,
     /// (source, dest) → sequence that set it and its position in `out[source]`.
-    edges: HashMap<(u32, u32), (u64, u32)>,
+    edges: FastMap<(u32, u32), (u64, u32)>,
 }
 
 /// Equal when they hold the same feeds and edges (the order of `inn`, a derived index, aside).

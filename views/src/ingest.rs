@@ -4,13 +4,13 @@
 //! feeds view (chain) and, in `Full` mode, its signature; views and subscribers see it only
 //! after the log made it durable.
 
-use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 use serde_json::Value;
 use sluice_msg::{FeedId, FeedState, HmacKey, Keys, Message, MsgId, ValidationError, VerifyMode};
 
+use crate::codec::{FastMap, FastSet};
 use crate::db::{Db, lock};
 use crate::error::Error;
 use crate::record::{self, Header};
@@ -89,7 +89,7 @@ impl Db {
         batch.stamp(now_ms());
         let appended_records = self.append(&batch, &accepted)?;
         let offsets = &appended_records.offsets;
-        let appended: HashSet<MsgId> = accepted.iter().map(|&k| batch.msgs[k].id()).collect();
+        let appended: FastSet<MsgId> = accepted.iter().map(|&k| batch.msgs[k].id()).collect();
         for (&k, &offset) in accepted.iter().zip(offsets) {
             outcomes[batch.index[k]] = Some(Outcome::Appended(offset));
         }
@@ -358,11 +358,11 @@ impl Batch {
 /// Positions of valid messages, one per id, in input order except that each feed's messages
 /// are put in sequence order (over the input positions that feed occupies).
 fn accepted_in_order(msgs: &[Message], results: &[Result<(), ValidationError>]) -> Vec<usize> {
-    let mut seen = HashSet::new();
+    let mut seen = FastSet::default();
     let ok: Vec<usize> = (0..msgs.len())
         .filter(|&k| results[k].is_ok() && seen.insert(msgs[k].id()))
         .collect();
-    let mut by_feed: HashMap<FeedId, Vec<usize>> = HashMap::new();
+    let mut by_feed: FastMap<FeedId, Vec<usize>> = FastMap::default();
     for &k in &ok {
         by_feed.entry(msgs[k].author()).or_default().push(k);
     }
@@ -379,7 +379,7 @@ fn accepted_in_order(msgs: &[Message], results: &[Result<(), ValidationError>]) 
 
 /// Turns a validation error into an outcome: a copy of a message appended in this batch is
 /// already present; an older sequence whose id is not stored is a fork.
-fn classify(e: ValidationError, msg: &Message, appended: &HashSet<MsgId>) -> Outcome {
+fn classify(e: ValidationError, msg: &Message, appended: &FastSet<MsgId>) -> Outcome {
     if appended.contains(&msg.id()) {
         return Outcome::AlreadyPresent;
     }

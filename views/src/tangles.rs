@@ -31,11 +31,12 @@
 pub(crate) mod wire;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use serde_json::Value;
 use sluice_msg::MsgId;
 
+use crate::codec::FastMap;
 use crate::scan::Facts;
 use crate::view::{Indexed, View, ViewDataError};
 use wire::{Reader, Writer};
@@ -64,9 +65,9 @@ struct Node {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Tangle {
     nodes: Vec<Node>,
-    by_id: HashMap<MsgId, u32>,
+    by_id: FastMap<MsgId, u32>,
     /// Unknown ancestor id → claimants waiting for it.
-    waiting: HashMap<MsgId, Vec<u32>>,
+    waiting: FastMap<MsgId, Vec<u32>>,
 }
 
 /// A tangle's answer: members (log offsets) in topological order and its tips.
@@ -96,8 +97,8 @@ type TangleKey = (MsgId, u32);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tangles {
     names: Vec<String>,
-    name_index: HashMap<String, u32>,
-    tangles: HashMap<TangleKey, Tangle>,
+    name_index: FastMap<String, u32>,
+    tangles: FastMap<TangleKey, Tangle>,
 }
 
 impl Tangle {

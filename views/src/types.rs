@@ -3,15 +3,13 @@
 //! It reads only the record header's content type, so it never parses JSON. Encrypted
 //! messages have no public type and are not indexed here.
 
-use std::collections::HashMap;
-
-use crate::codec::{Reader, Writer};
+use crate::codec::{FastMap, Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
 
 /// Content type → offsets, oldest first.
 #[derive(Debug, Default)]
 pub struct TypesView {
-    by_type: HashMap<String, Vec<u64>>,
+    by_type: FastMap<String, Vec<u64>>,
 }
 
 impl TypesView {
