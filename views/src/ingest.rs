@@ -76,9 +76,9 @@ impl Db {
         let mut last_persist = lock(&self.writer);
         self.catch_up()?;
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(msgs.len());
-        let mut batch = Batch::default();
-        for (i, (msg, received)) in msgs.into_iter().enumerate() {
-            let stored = self.stored_offset(&msg.id())?.is_some();
+        let mut batch = Batch::with_capacity(msgs.len());
+        let stored = self.already_stored(&msgs)?;
+        for (i, ((msg, received), stored)) in msgs.into_iter().zip(stored).enumerate() {
             outcomes.push(stored.then_some(Outcome::AlreadyPresent));
             if !stored {
                 batch.push(i, msg, received);
@@ -124,6 +124,20 @@ impl Db {
         self.after_append(&batch, &[0], &appended, &mut last_persist)?;
         let offset = appended.offsets[0];
         Ok(StoredMsg::new(offset, self.log.get(offset)?.to_vec()))
+    }
+
+    /// Whether each message is already stored (one look at the keys view for the batch).
+    fn already_stored(&self, msgs: &[(Message, Option<f64>)]) -> Result<Vec<bool>, Error> {
+        let keys = self.keys.read();
+        let stored = |id: MsgId| -> Result<bool, Error> {
+            for offset in keys.candidates(&id) {
+                if record::id_of(self.log.get(offset)?) == Some(id) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        msgs.iter().map(|(m, _)| stored(m.id())).collect()
     }
 
     fn hmac(&self) -> Option<HmacKey> {
@@ -341,6 +355,14 @@ struct Batch {
 }
 
 impl Batch {
+    fn with_capacity(n: usize) -> Batch {
+        Batch {
+            msgs: Vec::with_capacity(n),
+            received: Vec::with_capacity(n),
+            index: Vec::with_capacity(n),
+        }
+    }
+
     /// Gives every message without a receive time the time `now`.
     fn stamp(&mut self, now: f64) {
         for r in &mut self.received {

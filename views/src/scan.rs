@@ -108,27 +108,32 @@ struct Walk {
     top: [Option<(usize, usize)>; TOP_KEYS.len()],
     /// Whether a top-level key of [`TOP_KEYS`] occurred twice.
     duplicate: bool,
-    /// Joined-path scratch.
-    path: String,
 }
 
 impl Walk {
+    /// Records a link, joining its path straight into the facts' path text (dropped again
+    /// when the same (ref, path) pair is already there).
     fn link(&mut self, r: Ref, path: &[&str]) {
-        self.path.clear();
+        let facts = &mut self.facts;
+        let start = facts.paths.len();
         for (i, seg) in path.iter().enumerate() {
             if i > 0 {
-                self.path.push('.');
+                facts.paths.push('.');
             }
-            self.path.push_str(seg);
+            facts.paths.push_str(seg);
         }
-        let dup = self
-            .facts
-            .links()
-            .any(|(r2, p2)| *r2 == r && p2 == self.path);
-        if !dup {
-            let path = std::mem::take(&mut self.path);
-            self.facts.push_link(r, &path);
-            self.path = path;
+        let dup = {
+            let new = &facts.paths[start..];
+            facts
+                .links
+                .iter()
+                .any(|(r2, s, e)| *r2 == r && &facts.paths[*s as usize..*e as usize] == new)
+        };
+        if dup {
+            facts.paths.truncate(start);
+        } else {
+            let end = facts.paths.len() as u32;
+            facts.links.push((r, start as u32, end));
         }
     }
 
