@@ -5,7 +5,8 @@
 //     --dir DIR --port PORT --import MSGS.jsonl
 //
 // Adds every message value of MSGS.jsonl (one {key, value} entry per line, each feed in
-// sequence order) to its database, replicates those feeds, then prints one JSON line
+// sequence order) to its database, replicates those feeds, waits until its indexes hold them,
+// then prints one JSON line
 //   {"ready":true,"id":"@….ed25519","address":"net:…~shs:…","added":N,"add_ms":T}
 // and serves on 127.0.0.1:PORT until its stdin closes.
 'use strict'
@@ -50,7 +51,7 @@ const values = fs.readFileSync(argv.import, 'utf8')
 
 const started = Date.now()
 function addAll (i) {
-  if (i >= values.length) return ready()
+  if (i >= values.length) return whenIndexed(ready)
   sbot.add(values[i], (err) => {
     if (err) throw err
     addAll(i + 1)
@@ -70,6 +71,19 @@ function ready () {
   requestAll()
   const out = { ready: true, id: sbot.id, address: sbot.getAddress(), added: values.length, add_ms: Date.now() - started }
   process.stdout.write(JSON.stringify(out) + '\n')
+}
+
+// The indexes createHistoryStream reads lag behind `add`: wait until every view has caught up
+// with the log, or a fetch right after the ready line misses the newest messages.
+function whenIndexed (done) {
+  const s = sbot.status()
+  const sync = s && (s.sync || (s.db && s.db.sync))
+  if (!sync) {
+    console.error('ssb_server_bench: no index status; not waiting for the indexes')
+    return done()
+  }
+  if (sync.sync === true) return done()
+  setTimeout(() => whenIndexed(done), 50)
 }
 
 addAll(0)

@@ -97,7 +97,13 @@ async fn fetch(addr: &MultiAddr, feeds: &[FeedId]) -> u64 {
     };
     let node = Node::new(db, SigningKey::from_bytes(&[2; 32]), config);
     node.replicate_once(addr).await.expect("replicate");
-    node.stats().snapshot().1
+    let (received, appended, duplicates, rejected) = node.stats().snapshot();
+    if appended != received || duplicates + rejected > 0 {
+        println!(
+            "  received {received}, stored {appended}, duplicates {duplicates}, rejected {rejected}"
+        );
+    }
+    appended
 }
 
 fn arg(name: &str, default: usize) -> usize {
