@@ -34,6 +34,10 @@ pub struct Want {
     /// Also replicate this feed (repeatable).
     #[arg(long = "feed", value_name = "@ID")]
     pub feeds: Vec<FeedId>,
+    /// Never use EBT (`ebt.replicate`): one `createHistoryStream` per feed, as with peers
+    /// that do not speak EBT. By default EBT is tried first and peers may call it on us.
+    #[arg(long)]
+    pub no_ebt: bool,
 }
 
 impl Want {
@@ -42,6 +46,7 @@ impl Want {
         NodeConfig {
             hops: self.hops,
             feeds: self.feeds.clone(),
+            ebt: !self.no_ebt,
             ..NodeConfig::default()
         }
     }
