@@ -70,7 +70,7 @@ impl Facts {
             return Some(None);
         }
         let mut walk = Walk::default();
-        c.object(&mut Vec::with_capacity(4), &mut walk, true)?;
+        c.object(&mut PathStack::default(), &mut walk, true)?;
         walk.finish(c.b).map(Some)
     }
 
@@ -155,6 +155,33 @@ impl Walk {
             self.facts.claims = tangles::claims(&mini);
         }
         Some(self.facts)
+    }
+}
+
+/// The object keys above the value being scanned, on the stack (no allocation per record).
+#[derive(Default)]
+struct PathStack<'a> {
+    keys: [&'a str; MAX_DEPTH],
+    len: usize,
+}
+
+/// Object nesting the scanner follows; deeper content is left to the full parser.
+const MAX_DEPTH: usize = 16;
+
+impl<'a> PathStack<'a> {
+    /// Adds a key; `None` (give up) past [`MAX_DEPTH`].
+    fn push(&mut self, key: &'a str) -> Option<()> {
+        *self.keys.get_mut(self.len)? = key;
+        self.len += 1;
+        Some(())
+    }
+
+    fn pop(&mut self) {
+        self.len -= 1;
+    }
+
+    fn keys(&self) -> &[&'a str] {
+        &self.keys[..self.len]
     }
 }
 
@@ -263,7 +290,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks any value under `path`, reporting ref strings.
-    fn value(&mut self, path: &mut Vec<&'a str>, walk: &mut Walk) -> Option<()> {
+    fn value(&mut self, path: &mut PathStack<'a>, walk: &mut Walk) -> Option<()> {
         self.ws()?;
         match self.peek()? {
             b'"' => self.ref_string(path, walk),
@@ -273,7 +300,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn ref_string(&mut self, path: &[&'a str], walk: &mut Walk) -> Option<()> {
+    fn ref_string(&mut self, path: &PathStack<'a>, walk: &mut Walk) -> Option<()> {
         let (raw, escaped) = self.string()?;
         let sigil = matches!(raw.first(), Some(b'@' | b'%' | b'&' | b'\\'));
         if !sigil {
@@ -288,12 +315,12 @@ impl<'a> Scanner<'a> {
             crate::backlinks::as_ref(std::str::from_utf8(raw).ok()?)
         };
         if let Some(r) = found {
-            walk.link(r, path);
+            walk.link(r, path.keys());
         }
         Some(())
     }
 
-    fn array(&mut self, path: &mut Vec<&'a str>, walk: &mut Walk) -> Option<()> {
+    fn array(&mut self, path: &mut PathStack<'a>, walk: &mut Walk) -> Option<()> {
         self.eat(b'[')?;
         self.ws()?;
         if self.peek()? == b']' {
@@ -314,7 +341,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn object(&mut self, path: &mut Vec<&'a str>, walk: &mut Walk, top: bool) -> Option<()> {
+    fn object(&mut self, path: &mut PathStack<'a>, walk: &mut Walk, top: bool) -> Option<()> {
         self.eat(b'{')?;
         self.ws()?;
         if self.peek()? == b'}' {
@@ -329,7 +356,7 @@ impl<'a> Scanner<'a> {
             self.eat(b':')?;
             self.ws()?;
             let start = self.at;
-            path.push(std::str::from_utf8(key).ok()?);
+            path.push(std::str::from_utf8(key).ok()?)?;
             self.value(path, walk)?;
             path.pop();
             if top {
@@ -427,6 +454,25 @@ mod tests {
         check(json!({"type": "post", "v": format!("{m}\n")}));
         check(json!("c3RhdGU=.box"));
         check(json!({}));
+    }
+
+    #[test]
+    fn deep_content_falls_back_to_the_full_parse() {
+        let m = MsgId([2; 32]).to_string();
+        let mut deep = json!({"link": m});
+        for i in 0..MAX_DEPTH + 2 {
+            deep = json!({ format!("k{i}"): deep });
+        }
+        let content = json!({"type": "post", "deep": deep, "root": m});
+        assert_eq!(Facts::scan(&value_with(&content)), None);
+        check(content);
+        let mut shallow = json!({"link": m});
+        for i in 0..MAX_DEPTH - 3 {
+            shallow = json!({ format!("k{i}"): shallow });
+        }
+        let content = json!({"type": "post", "shallow": shallow});
+        assert!(Facts::scan(&value_with(&content)).is_some());
+        check(content);
     }
 
     #[test]
