@@ -77,7 +77,13 @@ async fn replicate(addr: &MultiAddr, feeds: &[FeedId]) -> u64 {
     };
     let node = Node::new(db, key(2), config);
     node.replicate_once(addr).await.expect("replicate");
-    node.stats().snapshot().1
+    let stats = node.stats();
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "  {batches} add_batch calls, {:.0} msgs each on average",
+        stats.snapshot().1 as f64 / batches.max(1) as f64
+    );
+    stats.snapshot().1
 }
 
 fn rounds() -> usize {

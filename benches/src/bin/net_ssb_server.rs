@@ -103,7 +103,18 @@ async fn fetch(addr: &MultiAddr, feeds: &[FeedId]) -> u64 {
             "  received {received}, stored {appended}, duplicates {duplicates}, rejected {rejected}"
         );
     }
+    print_batches(node.stats());
     appended
+}
+
+/// The mean `add_batch` size: small batches mean sluice stored messages as fast as they came.
+fn print_batches(stats: &sluice_net::Stats) {
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    let appended = stats.snapshot().1;
+    println!(
+        "  {batches} add_batch calls, {:.0} msgs each on average",
+        appended as f64 / batches.max(1) as f64
+    );
 }
 
 fn arg(name: &str, default: usize) -> usize {

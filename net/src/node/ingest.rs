@@ -107,6 +107,7 @@ impl Pending {
         if batch.is_empty() {
             return;
         }
+        Stats::bump(&inner.stats.batches, 1);
         match inner.db.add_batch(batch, inner.config.verify) {
             Ok(outcomes) => judge(inner, &outcomes, &origins),
             Err(e) => tracing::error!(error = %db_err(e), "storing replicated messages failed"),

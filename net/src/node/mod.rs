@@ -101,6 +101,9 @@ pub struct Stats {
     pub ebt_received: AtomicU64,
     /// Messages sent to peers through EBT.
     pub ebt_sent: AtomicU64,
+    /// `Db::add_batch` calls made by the ingest task (appended / batches = the mean batch: it
+    /// reaches the ingest batch limit only when the database, not the peers, is the limit).
+    pub batches: AtomicU64,
 }
 
 impl Stats {
