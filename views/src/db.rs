@@ -34,7 +34,8 @@ pub struct DbOptions {
     pub read_your_writes: bool,
     /// Messages a subscription may hold before it is dropped for lagging.
     pub subscriber_capacity: usize,
-    /// View files are rewritten after this many log bytes were applied (and on drop).
+    /// View files are rewritten after this many log bytes were applied, or an eighth of the
+    /// log when that is more (and on drop, after a reindex).
     pub persist_every: u64,
 }
 

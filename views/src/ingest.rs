@@ -209,12 +209,21 @@ impl Db {
                 .collect::<Result<_, Error>>()?;
             self.hub.publish(&news);
         }
-        if end.saturating_sub(*last_persist) >= self.opts.persist_every {
+        if persist_due(self.opts.persist_every, *last_persist, end) {
             self.persist_views()?;
             *last_persist = end;
         }
         Ok(())
     }
+}
+
+/// Whether the view files are due for a rewrite after the log grew from `last` (their last
+/// write) to `end`: every `every` bytes, or every eighth of the log when that is more. Each
+/// rewrite encodes whole views, so a fixed interval would make a store's total rewriting cost
+/// grow with the square of its size; a geometric one keeps it proportional to the log, while a
+/// crash never leaves more than an eighth of the log to catch up on.
+fn persist_due(every: u64, last: u64, end: u64) -> bool {
+    end.saturating_sub(last) >= every.max(end / 8)
 }
 
 impl Db {
@@ -435,4 +444,20 @@ fn encode_record_into(msg: &Message, received: f64, out: &mut Vec<u8>) -> usize 
     let value_at = out.len();
     msg.write_compact_json(out);
     value_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::persist_due;
+
+    #[test]
+    fn persisting_is_periodic_then_geometric() {
+        let every = 64 << 20;
+        assert!(!persist_due(every, 0, every - 1));
+        assert!(persist_due(every, 0, every));
+        // A 1 GiB log waits for 128 MiB more, not 64.
+        let gib = 1 << 30;
+        assert!(!persist_due(every, gib, gib + (100 << 20)));
+        assert!(persist_due(every, gib, gib + (160 << 20)));
+    }
 }
