@@ -140,19 +140,10 @@ fn source_stream(c: &mut Criterion) {
 
 /// The medium fixture (100k messages, 150 authors) in a database, served on loopback.
 fn medium_source(rt: &Runtime) -> (sluice_net::Node, sluice_net::MultiAddr, tempfile::TempDir) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/fixtures/medium/msgs.jsonl.zst");
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let jsonl = zstd::decode_all(&raw[..]).expect("zstd");
-    let entries: Vec<_> = jsonl
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            sluice_msg::Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg")
-        })
-        .collect();
     let dir = tempfile::tempdir().expect("tempdir");
     let db = sluice_views::Db::open(dir.path()).expect("open");
+    let entries =
+        sluice_benches::net_child::parse_jsonl(&sluice_benches::net_child::medium_jsonl());
     db.add_batch_received(entries, sluice_msg::VerifyMode::Chain)
         .expect("add");
     let db = Arc::new(db);

@@ -5,71 +5,26 @@
 //! child's resident memory (VmRSS, and RssAnon: heap and stacks) before and with the peers held.
 //! Run: `cargo run --release -p sluice-benches --bin net_peers [-- --peers N]`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use serde_json::json;
+use sluice_benches::net_child::{fill, parse_jsonl, serve, spawn_server};
 use sluice_benches::proc_stat::{load_average, status_kib};
-use sluice_msg::{FeedId, Message, VerifyMode};
+use sluice_msg::FeedId;
 use sluice_net::muxrpc::RejectAll;
-use sluice_net::{Listener, MultiAddr, Node, NodeConfig, Options, Peer};
-use sluice_views::Db;
-
-/// The serving node's key.
-fn server_key() -> SigningKey {
-    SigningKey::from_bytes(&[1; 32])
-}
+use sluice_net::{MultiAddr, Options, Peer};
 
 /// Fills a database in `dir` with the small fixture; returns its feeds.
-fn fill(dir: &Path) -> Vec<FeedId> {
+fn fill_small(dir: &Path) -> Vec<FeedId> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/small/msgs.jsonl");
     let jsonl = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let entries: Vec<_> = jsonl
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg"))
-        .collect();
-    let db = Db::open(dir).expect("open");
-    db.add_batch_received(entries, VerifyMode::Chain)
-        .expect("add");
-    db.feeds()
-        .expect("feeds")
+    fill(dir, parse_jsonl(&jsonl))
         .into_iter()
         .map(|(f, _)| f)
         .collect()
-}
-
-/// The child: serves the database in `dir` on loopback until killed.
-async fn serve(dir: &Path) {
-    let db = Arc::new(Db::open(dir).expect("open"));
-    let node = Node::new(db, server_key(), NodeConfig::default());
-    let options = Options {
-        max_connections: 1024,
-        ..Options::default()
-    };
-    let listener = Listener::bind("127.0.0.1:0", server_key(), options)
-        .await
-        .expect("bind");
-    println!("{}", listener.multiaddr().expect("addr"));
-    node.serve(listener).await.expect("serve");
-}
-
-fn spawn_server(dir: &Path) -> (Child, MultiAddr) {
-    let me = std::env::current_exe().expect("own path");
-    let mut child = Command::new(me)
-        .arg("--serve")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the serving child");
-    let mut line = String::new();
-    let out = child.stdout.take().expect("child stdout");
-    BufReader::new(out).read_line(&mut line).expect("address");
-    (child, line.trim().parse().expect("multiserver address"))
 }
 
 /// One peer: handshake, then a live history stream per feed, each read up to its live part.
@@ -115,11 +70,15 @@ fn arg(name: &str) -> Option<String> {
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     if let Some(dir) = arg("--serve") {
-        return rt.block_on(serve(Path::new(&dir)));
+        let options = Options {
+            max_connections: 1024,
+            ..Options::default()
+        };
+        return rt.block_on(serve(Path::new(&dir), options));
     }
     let n: u32 = arg("--peers").and_then(|n| n.parse().ok()).unwrap_or(100);
     let dir = tempfile::tempdir().expect("tempdir");
-    let feeds = Arc::new(fill(dir.path()));
+    let feeds = Arc::new(fill_small(dir.path()));
     let (mut child, addr) = spawn_server(dir.path());
     std::thread::sleep(Duration::from_secs(1));
     let (rss0, anon0) = memory(child.id());

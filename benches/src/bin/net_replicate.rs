@@ -5,78 +5,29 @@
 //! average. Run: `cargo run --release -p sluice-benches --bin net_replicate
 //! [-- --in-process] [--history] [--rounds N]`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ed25519_dalek::SigningKey;
+use sluice_benches::net_child::{
+    fetch_once, fill, medium_jsonl, parse_jsonl, serve, server_key, spawn_server,
+};
 use sluice_benches::proc_stat::{cpu_seconds, load_average};
-use sluice_msg::{FeedId, Message, VerifyMode};
+use sluice_msg::FeedId;
 use sluice_net::{Listener, MultiAddr, Node, NodeConfig, Options};
 use sluice_views::Db;
 
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
 /// Fills a database in `dir` with the medium fixture; returns its feeds and message count.
 fn fill_source(dir: &Path) -> (Vec<FeedId>, u64) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/fixtures/medium/msgs.jsonl.zst");
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let jsonl = zstd::decode_all(&raw[..]).expect("zstd");
-    let entries: Vec<_> = jsonl
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg"))
-        .collect();
-    let db = Db::open(dir).expect("open");
-    db.add_batch_received(entries, VerifyMode::Chain)
-        .expect("add");
-    let feeds = db.feeds().expect("feeds");
+    let feeds = fill(dir, parse_jsonl(&medium_jsonl()));
     let total = feeds.iter().map(|(_, n)| n).sum();
     (feeds.into_iter().map(|(f, _)| f).collect(), total)
 }
 
-/// Serves the database in `dir` on loopback until killed (the child process).
-async fn serve(dir: &Path) {
-    let db = Arc::new(Db::open(dir).expect("open"));
-    let node = Node::new(db, key(1), NodeConfig::default());
-    let listener = Listener::bind("127.0.0.1:0", key(1), Options::default())
-        .await
-        .expect("bind");
-    println!("{}", listener.multiaddr().expect("addr"));
-    node.serve(listener).await.expect("serve");
-}
-
-/// Starts the serving child and reads its address.
-fn spawn_server(dir: &Path) -> (Child, MultiAddr) {
-    let me = std::env::current_exe().expect("own path");
-    let mut child = Command::new(me)
-        .arg("--serve")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the serving child");
-    let mut line = String::new();
-    let out = child.stdout.take().expect("child stdout");
-    BufReader::new(out).read_line(&mut line).expect("address");
-    (child, line.trim().parse().expect("multiserver address"))
-}
-
 /// One round: an empty node fetches every feed from `addr`; returns the messages stored.
 async fn replicate(addr: &MultiAddr, feeds: &[FeedId]) -> u64 {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Arc::new(Db::open(dir.path()).expect("open"));
-    let config = NodeConfig {
-        feeds: feeds.to_vec(),
-        ebt: !std::env::args().any(|a| a == "--history"),
-        ..NodeConfig::default()
-    };
-    let node = Node::new(db, key(2), config);
-    node.replicate_once(addr).await.expect("replicate");
+    let (node, _dir) = fetch_once(addr, feeds).await;
     let stats = node.stats();
     let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
     println!(
@@ -99,7 +50,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     if let Some(i) = args.iter().position(|a| a == "--serve") {
-        return rt.block_on(serve(Path::new(&args[i + 1])));
+        return rt.block_on(serve(Path::new(&args[i + 1]), Options::default()));
     }
     let in_process = args.iter().any(|a| a == "--in-process");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -158,8 +109,8 @@ fn round(
 
 async fn in_process_server(dir: &Path) -> MultiAddr {
     let db = Arc::new(Db::open(dir).expect("open"));
-    let node = Node::new(db, key(1), NodeConfig::default());
-    let listener = Listener::bind("127.0.0.1:0", key(1), Options::default())
+    let node = Node::new(db, server_key(), NodeConfig::default());
+    let listener = Listener::bind("127.0.0.1:0", server_key(), Options::default())
         .await
         .expect("bind");
     let addr = listener.multiaddr().expect("addr");

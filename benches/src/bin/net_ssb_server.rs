@@ -10,15 +10,13 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Instant;
 
-use ed25519_dalek::SigningKey;
 use serde_json::Value;
+use sluice_benches::net_child::{fetch_once, medium_jsonl};
 use sluice_benches::proc_stat::{cpu_seconds, load_average};
 use sluice_msg::FeedId;
-use sluice_net::{MultiAddr, Node, NodeConfig};
-use sluice_views::Db;
+use sluice_net::MultiAddr;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -26,9 +24,7 @@ fn repo() -> PathBuf {
 
 /// The first `n` lines of the medium fixture, and the feeds they hold.
 fn fixture_prefix(n: usize) -> (Vec<u8>, Vec<FeedId>) {
-    let path = repo().join("../shared/data/fixtures/medium/msgs.jsonl.zst");
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let jsonl = zstd::decode_all(&raw[..]).expect("zstd");
+    let jsonl = medium_jsonl();
     let lines: Vec<&[u8]> = jsonl
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
@@ -88,15 +84,7 @@ fn start_server(dir: &Path, msgs: &Path) -> (Child, Value) {
 
 /// One round: an empty sluice node fetches `feeds` from the server; returns the messages stored.
 async fn fetch(addr: &MultiAddr, feeds: &[FeedId]) -> u64 {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Arc::new(Db::open(dir.path()).expect("open"));
-    let config = NodeConfig {
-        feeds: feeds.to_vec(),
-        ebt: !std::env::args().any(|a| a == "--history"),
-        ..NodeConfig::default()
-    };
-    let node = Node::new(db, SigningKey::from_bytes(&[2; 32]), config);
-    node.replicate_once(addr).await.expect("replicate");
+    let (node, _dir) = fetch_once(addr, feeds).await;
     let (received, appended, duplicates, rejected) = node.stats().snapshot();
     if appended != received || duplicates + rejected > 0 {
         println!(

@@ -155,23 +155,10 @@ fn spawn_sampler(
     })
 }
 
-/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
-const TICKS_PER_S: f64 = 100.0;
-
-/// User + system CPU seconds of process `pid` so far.
+/// User + system CPU seconds of process `pid` so far (`None` once it is gone).
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    parse_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
-/// User + system CPU seconds from the text of a `/proc/<pid>/stat` file (fields 14 and 15;
-/// the command name in parentheses may hold spaces, so fields are counted after its `)`).
-fn parse_cpu(stat: &str) -> Option<f64> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace().skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    #[expect(clippy::cast_precision_loss, reason = "tick counts are far below 2^53")]
-    Some((user + system) as f64 / TICKS_PER_S)
+    let s = sluice_benches::proc_stat::cpu_seconds(&format!("/proc/{pid}/stat"));
+    (s > 0.0).then_some(s)
 }
 
 fn parse_output(text: &str, polled: Memory) -> Result<PhaseOutput> {
@@ -195,13 +182,6 @@ mod tests {
             (m.vm_hwm_kib, m.rss_anon_kib, m.rss_file_kib),
             (Some(2048), Some(1024), Some(10))
         );
-    }
-
-    #[test]
-    fn parses_cpu_time_after_the_command_name() {
-        let stat = "42 (my node) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1";
-        assert_eq!(parse_cpu(stat), Some(3.0));
-        assert_eq!(parse_cpu("garbage"), None);
     }
 
     #[test]
