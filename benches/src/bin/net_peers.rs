@@ -17,6 +17,10 @@ use sluice_msg::FeedId;
 use sluice_net::muxrpc::RejectAll;
 use sluice_net::{MultiAddr, Options, Peer};
 
+/// The `sluice` binary's allocator (`sluice serve` / `sluice replicate` run with it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Fills a database in `dir` with the small fixture; returns its feeds.
 fn fill_small(dir: &Path) -> Vec<FeedId> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/small/msgs.jsonl");

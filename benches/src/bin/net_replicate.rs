@@ -18,6 +18,10 @@ use sluice_msg::FeedId;
 use sluice_net::{Listener, MultiAddr, Node, NodeConfig, Options};
 use sluice_views::Db;
 
+/// The `sluice` binary's allocator (`sluice serve` / `sluice replicate` run with it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Fills a database in `dir` with the medium fixture; returns its feeds and message count.
 fn fill_source(dir: &Path) -> (Vec<FeedId>, u64) {
     let feeds = fill(dir, parse_jsonl(&medium_jsonl()));

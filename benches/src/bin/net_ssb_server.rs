@@ -18,6 +18,10 @@ use sluice_benches::proc_stat::{cpu_seconds, load_average};
 use sluice_msg::FeedId;
 use sluice_net::MultiAddr;
 
+/// The `sluice` binary's allocator (`sluice serve` / `sluice replicate` run with it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
