@@ -34,19 +34,7 @@ fn medium() -> Option<Vec<Value>> {
 }
 
 fn indexed(offset: usize, entry: &Value) -> Indexed<'_> {
-    let value = &entry["value"];
-    let content = value["content"].is_object().then_some(&value["content"]);
-    Indexed {
-        offset: offset as u64,
-        id: entry["key"].as_str().unwrap().parse().unwrap(),
-        author: value["author"].as_str().unwrap().parse().unwrap(),
-        sequence: value["sequence"].as_u64().unwrap(),
-        timestamp: value["timestamp"].as_f64().unwrap(),
-        received: entry["timestamp"].as_f64().unwrap_or(0.0),
-        content_type: content.and_then(|c| c["type"].as_str()),
-        encrypted: content.is_none(),
-        content,
-    }
+    Indexed::from_entry(offset as u64, entry).expect("a well-formed fixture entry")
 }
 
 fn build<V: View>(mut view: V, items: &[Indexed<'_>]) -> V {

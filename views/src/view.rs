@@ -34,6 +34,26 @@ pub struct Indexed<'a> {
 }
 
 impl<'a> Indexed<'a> {
+    /// A view's input for a `{key, value, timestamp}` JSON entry (as in a JSON lines export)
+    /// standing at log offset `offset`: the way to feed a view without a store, e.g. to check
+    /// it against a recomputation. `None` when the key, author, sequence or timestamp is
+    /// missing or malformed; a missing receive timestamp counts as 0.
+    pub fn from_entry(offset: u64, entry: &'a serde_json::Value) -> Option<Self> {
+        let value = &entry["value"];
+        let content = value["content"].is_object().then_some(&value["content"]);
+        Some(Self {
+            offset,
+            id: entry["key"].as_str()?.parse().ok()?,
+            author: value["author"].as_str()?.parse().ok()?,
+            sequence: value["sequence"].as_u64()?,
+            timestamp: value["timestamp"].as_f64()?,
+            received: entry["timestamp"].as_f64().unwrap_or(0.0),
+            content_type: content.and_then(|c| c["type"].as_str()),
+            encrypted: content.is_none(),
+            content,
+        })
+    }
+
     /// `content.type` when the content is public and has a string type.
     pub fn content_type(&self) -> Option<&'a str> {
         self.content_type
@@ -84,5 +104,27 @@ pub trait View: Send + Sync {
     fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
         let _ = facts;
         self.apply(msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Indexed;
+
+    #[test]
+    fn entries_become_view_input_or_none() {
+        let entry = serde_json::json!({
+            "key": "%Nb9fAByqX9YatRZIi8kF0k/aZtyx0pclWHGk+TNqtuM=.sha256",
+            "value": {"author": "@FCX/tsDLpubCPKKfIrw4gc+SQkHcaD17s7GI6i/ziWY=.ed25519",
+                      "sequence": 2, "timestamp": 1.5, "content": {"type": "post"}},
+            "timestamp": 7.0,
+        });
+        let got = Indexed::from_entry(40, &entry).expect("well formed");
+        assert_eq!((got.offset, got.sequence, got.received), (40, 2, 7.0));
+        assert_eq!(got.content_type(), Some("post"));
+        assert!(!got.encrypted);
+        let mut bad = entry.clone();
+        bad["value"]["author"] = "@not-a-feed".into();
+        assert!(Indexed::from_entry(0, &bad).is_none());
     }
 }
