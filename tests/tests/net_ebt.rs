@@ -63,6 +63,13 @@ async fn serve(node: &Node, keys: SigningKey) -> MultiAddr {
     addr
 }
 
+/// A node holding the small fixture, serving on loopback with `key(seed)`.
+async fn serving_fixture(dir: &std::path::Path, seed: u8, config: NodeConfig) -> (Node, MultiAddr) {
+    let node = Node::new(db_with(dir, fixture_msgs()), key(seed), config);
+    let addr = serve(&node, key(seed)).await;
+    (node, addr)
+}
+
 fn stat(node: &Node, pick: fn(&sluice_net::Stats) -> &std::sync::atomic::AtomicU64) -> u64 {
     pick(node.stats()).load(Ordering::Relaxed)
 }
@@ -90,12 +97,7 @@ fn stored_feeds(node: &Node) -> BTreeSet<FeedId> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicate_once_uses_ebt_and_copies_every_wanted_feed() {
     let (da, dbd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Node::new(
-        db_with(da.path(), fixture_msgs()),
-        key(1),
-        NodeConfig::default(),
-    );
-    let addr = serve(&a, key(1)).await;
+    let (a, addr) = serving_fixture(da.path(), 1, NodeConfig::default()).await;
     let config = NodeConfig {
         feeds: stored_feeds(&a).into_iter().collect(),
         ..NodeConfig::default()
@@ -205,12 +207,7 @@ async fn messages_relay_through_a_middle_node_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_follow_graph_within_hops_decides_the_feeds() {
     let (da, dbd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Node::new(
-        db_with(da.path(), fixture_msgs()),
-        key(1),
-        NodeConfig::default(),
-    );
-    let addr = serve(&a, key(1)).await;
+    let (a, addr) = serving_fixture(da.path(), 1, NodeConfig::default()).await;
     // B is the fixture's main identity with an empty store: it learns its own follows from
     // its own feed, then asks for them (hops 1) and for nothing else.
     let secret = sluice_tests::data_dir().join("small/secret");
@@ -299,8 +296,7 @@ async fn a_peer_without_ebt_gets_history_streams_instead() {
         ebt: false,
         ..NodeConfig::default()
     };
-    let a = Node::new(db_with(da.path(), fixture_msgs()), key(5), no_ebt);
-    let addr = serve(&a, key(5)).await;
+    let (a, addr) = serving_fixture(da.path(), 5, no_ebt).await;
     let probe = raw_client(&addr, &key(7)).await;
     let manifest = probe.call_async("manifest", json!([])).await.unwrap();
     assert!(manifest.get("ebt").is_none(), "{manifest}");
