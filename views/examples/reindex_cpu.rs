@@ -2,7 +2,9 @@
 //! `cargo run --release -p sluice-views --example reindex_cpu`. CPU time, not wall time, because
 //! the development machine is shared (CPU time counts every thread, rayon's included).
 //! `SCAN_ONLY=1` times only the content scanner; `REINDEX_ONLY=contacts,tangles` (empty = all)
-//! times only that reindex, for profiling with `perf record`.
+//! times only that reindex, for profiling with `perf record`. `REINDEX_STORE=<dir>` keeps the
+//! store in `<dir>` (filled on the first run, reused after), so that a profile of a
+//! `REINDEX_ONLY` run holds little besides the rebuilds.
 
 use std::hint::black_box;
 
@@ -37,13 +39,37 @@ fn measure(name: &str, reps: u32, mut f: impl FnMut()) {
     );
 }
 
-fn main() {
+/// The medium fixture's entries (message, receive timestamp).
+fn entries() -> Vec<(Message, Option<f64>)> {
     let jsonl = sluice_tests::shared_fixture("fixtures/medium/msgs.jsonl.zst").expect("fixture");
-    let entries: Vec<(Message, Option<f64>)> = jsonl
+    jsonl
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg"))
-        .collect();
+        .collect()
+}
+
+/// Rebuilds the views named in `REINDEX_ONLY` (all when empty) twenty times.
+fn reindex_only(db: &Db) {
+    let name = std::env::var("REINDEX_ONLY").expect("name");
+    let names: Vec<&str> = name.split(',').filter(|n| !n.is_empty()).collect();
+    measure("reindex x20", 20, || {
+        db.reindex(&names, &mut |_| {}).expect("reindex")
+    });
+}
+
+fn main() {
+    if let Some(dir) = std::env::var_os("REINDEX_STORE") {
+        let dir = std::path::Path::new(&dir);
+        let fresh = !dir.join("log").exists();
+        let db = Db::open(dir).expect("open");
+        if fresh {
+            db.add_batch_received(entries(), VerifyMode::Chain)
+                .expect("add");
+        }
+        return reindex_only(&db);
+    }
+    let entries = entries();
     let values: Vec<String> = entries.iter().map(|(m, _)| m.to_compact_json()).collect();
     if std::env::var_os("SCAN_ONLY").is_some() {
         measure("scan facts x10", 10, || {
@@ -63,12 +89,7 @@ fn main() {
         .id();
 
     if std::env::var_os("REINDEX_ONLY").is_some() {
-        let name = std::env::var("REINDEX_ONLY").expect("name");
-        let names: Vec<&str> = name.split(',').filter(|n| !n.is_empty()).collect();
-        measure("reindex x20", 20, || {
-            db.reindex(&names, &mut |_| {}).expect("reindex")
-        });
-        return;
+        return reindex_only(&db);
     }
     measure("scan facts, 100k values (1 thread)", 3, || {
         values.iter().for_each(|v| {

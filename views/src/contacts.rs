@@ -80,7 +80,7 @@ impl Relation {
 }
 
 /// JavaScript truthiness of a JSON value.
-fn js_truthy(v: &Value) -> bool {
+pub(crate) fn js_truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,

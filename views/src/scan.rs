@@ -10,8 +10,8 @@
 //! with escapes, malformed JSON) makes the scanner give up, and the caller falls back to a full
 //! parse ([`Facts::of_value_json`] does both).
 
-use serde_json::{Map, Value};
-use sluice_msg::{FeedId, Ref};
+use serde_json::Value;
+use sluice_msg::{BlobId, FeedId, MsgId, Ref};
 
 use crate::contacts::{self, Relation};
 use crate::tangles::{self, Claim};
@@ -71,7 +71,7 @@ impl Facts {
         }
         let mut walk = Walk::default();
         c.object(&mut PathStack::default(), &mut walk, true)?;
-        walk.finish(c.b).map(Some)
+        walk.finish().map(Some)
     }
 
     fn push_link(&mut self, r: Ref, path: &str) {
@@ -89,38 +89,48 @@ impl Facts {
 }
 
 /// Top-level content keys that contacts and tangles read; their value spans are kept.
-const TOP_KEYS: [&str; 8] = [
-    "type",
-    "contact",
-    "following",
-    "blocking",
-    "flagged",
-    "root",
-    "branch",
-    "tangles",
+const TOP_KEYS: [&[u8]; 8] = [
+    b"type",
+    b"contact",
+    b"following",
+    b"blocking",
+    b"flagged",
+    b"root",
+    b"branch",
+    b"tangles",
 ];
+
+/// Positions in [`TOP_KEYS`].
+const TYPE: usize = 0;
+const CONTACT: usize = 1;
+const FOLLOWING: usize = 2;
+const BLOCKING: usize = 3;
+const FLAGGED: usize = 4;
+const ROOT: usize = 5;
+const BRANCH: usize = 6;
+const TANGLES: usize = 7;
 
 /// What the walk of one content object collected.
 #[derive(Default)]
-struct Walk {
+struct Walk<'a> {
     facts: Facts,
-    /// Value spans of the top-level keys in [`TOP_KEYS`]; `None` for a key not seen.
-    top: [Option<(usize, usize)>; TOP_KEYS.len()],
+    /// Value bytes of the top-level keys in [`TOP_KEYS`]; `None` for a key not seen.
+    top: [Option<&'a [u8]>; TOP_KEYS.len()],
     /// Whether a top-level key of [`TOP_KEYS`] occurred twice.
     duplicate: bool,
 }
 
-impl Walk {
+impl<'a> Walk<'a> {
     /// Records a link, joining its path straight into the facts' path text (dropped again
-    /// when the same (ref, path) pair is already there).
-    fn link(&mut self, r: Ref, path: &[&str]) {
+    /// when the same (ref, path) pair is already there). `None` when a key is not UTF-8.
+    fn link(&mut self, r: Ref, path: &[&[u8]]) -> Option<()> {
         let facts = &mut self.facts;
         let start = facts.paths.len();
         for (i, seg) in path.iter().enumerate() {
             if i > 0 {
                 facts.paths.push('.');
             }
-            facts.paths.push_str(seg);
+            facts.paths.push_str(std::str::from_utf8(seg).ok()?);
         }
         let dup = {
             let new = &facts.paths[start..];
@@ -135,33 +145,170 @@ impl Walk {
             let end = facts.paths.len() as u32;
             facts.links.push((r, start as u32, end));
         }
+        Some(())
     }
 
-    /// Reads contacts and tangles from a small object holding only the relevant top-level
-    /// keys, through the same functions as the `Value` path.
-    fn finish(mut self, b: &[u8]) -> Option<Facts> {
+    /// Notes the value of a top-level key when it is one of [`TOP_KEYS`].
+    fn top_key(&mut self, key: &[u8], value: &'a [u8]) {
+        if let Some(i) = TOP_KEYS.iter().position(|k| *k == key) {
+            self.duplicate |= self.top[i].is_some();
+            self.top[i] = Some(value);
+        }
+    }
+
+    /// Reads the contact edge and the tangle claims from the kept top-level values, with the
+    /// meaning of [`contacts::contact_edge`] and [`tangles::claims`]; `None` (give up) on
+    /// anything those must decide (escapes, duplicate keys).
+    fn finish(mut self) -> Option<Facts> {
         if self.duplicate {
             return None; // leave duplicate keys to the full parser
         }
-        if self.top[1..].iter().any(Option::is_some) {
-            let mut map = Map::new();
-            for (key, span) in TOP_KEYS.iter().zip(self.top) {
-                if let Some((s, e)) = span {
-                    map.insert((*key).to_owned(), serde_json::from_slice(&b[s..e]).ok()?);
-                }
-            }
-            let mini = Value::Object(map);
-            self.facts.contact = contacts::contact_edge(&mini);
-            self.facts.claims = tangles::claims(&mini);
-        }
+        let top = self.top.map(|v| v.map(Json::of));
+        self.facts.contact = contact(&top)?;
+        self.facts.claims = claims(&top)?;
         Some(self.facts)
     }
+}
+
+/// A top-level value as the contacts and tangles rules see it.
+#[derive(Clone, Copy)]
+enum Json<'a> {
+    /// A string without escapes (its bytes between the quotes).
+    Str(&'a [u8]),
+    /// A string with escapes: the scanner leaves it to the full parser.
+    Escaped,
+    /// Any other value, as written.
+    Other(&'a [u8]),
+}
+
+impl<'a> Json<'a> {
+    fn of(value: &'a [u8]) -> Json<'a> {
+        match value {
+            [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => Json::Str(inner),
+            [b'"', ..] => Json::Escaped,
+            other => Json::Other(other),
+        }
+    }
+
+    /// The string, `Ok(None)` for another kind of value, `Err` for an escaped string.
+    fn str(self) -> Result<Option<&'a [u8]>, ()> {
+        match self {
+            Json::Str(s) => Ok(Some(s)),
+            Json::Escaped => Err(()),
+            Json::Other(_) => Ok(None),
+        }
+    }
+
+    /// JavaScript truthiness (numbers go through the full parser).
+    fn truthy(self) -> Option<bool> {
+        match self {
+            Json::Str(s) => Some(!s.is_empty()),
+            Json::Escaped => Some(true), // an escape makes the string non-empty
+            Json::Other(b"true" | [b'{' | b'[', ..]) => Some(true),
+            Json::Other(b"false" | b"null") => Some(false),
+            Json::Other(number) => {
+                let v: Value = serde_json::from_slice(number).ok()?;
+                Some(contacts::js_truthy(&v))
+            }
+        }
+    }
+}
+
+type Top<'a> = [Option<Json<'a>>; TOP_KEYS.len()];
+
+/// The edge of a `type: contact` content ([`contacts::contact_edge`]); `None` = give up.
+fn contact(top: &Top<'_>) -> Option<Option<(FeedId, Relation)>> {
+    let is_contact = match top[TYPE] {
+        Some(t) => t.str().ok()? == Some(b"contact".as_slice()),
+        None => false,
+    };
+    if !is_contact {
+        return Some(None);
+    }
+    let dest = match top[CONTACT] {
+        Some(c) => c.str().ok()?.and_then(parse_feed),
+        None => None,
+    };
+    let Some(dest) = dest else { return Some(None) };
+    let truthy = |i: usize| top[i].map_or(Some(false), Json::truthy);
+    let relation = if truthy(BLOCKING)? || truthy(FLAGGED)? {
+        Relation::Block
+    } else if matches!(top[FOLLOWING], Some(Json::Other(b"true"))) {
+        Relation::Follow
+    } else {
+        Relation::Unfollow
+    };
+    Some(Some((dest, relation)))
+}
+
+/// The tangle claims ([`tangles::claims`]): the thread claim from `root`/`branch`, then the
+/// named tangles (parsed in full: rare); `None` = give up.
+fn claims(top: &Top<'_>) -> Option<Vec<Claim>> {
+    let mut out = Vec::new();
+    if let Some(root) = top[ROOT]
+        && let Some(claim) = thread_claim(root, top[BRANCH])?
+    {
+        out.push(claim);
+    }
+    if let Some(t) = top[TANGLES] {
+        let bytes = match t {
+            Json::Other(b) => b,
+            Json::Str(_) | Json::Escaped => return Some(out),
+        };
+        let value: Value = serde_json::from_slice(bytes).ok()?;
+        out.extend(tangles::named_claims_in(&value));
+    }
+    Some(out)
+}
+
+/// A thread claim from the `root` and `branch` values; `Some(None)` when it is not valid.
+fn thread_claim(root: Json<'_>, branch: Option<Json<'_>>) -> Option<Option<Claim>> {
+    let Some(root) = root.str().ok()?.and_then(parse_msg) else {
+        return Some(None);
+    };
+    let previous = match branch {
+        None | Some(Json::Other(b"null")) => Some(Vec::new()),
+        Some(b) => id_list(b)?,
+    };
+    Some(previous.map(|previous| Claim {
+        root,
+        name: None,
+        previous,
+    }))
+}
+
+/// A `%msg` id or an array of them, deduplicated; `Some(None)` when any item is not one.
+fn id_list(v: Json<'_>) -> Option<Option<Vec<MsgId>>> {
+    let items = match v {
+        Json::Str(s) => return Some(parse_msg(s).map(|id| vec![id])),
+        Json::Escaped => return None,
+        Json::Other(b) if b.first() == Some(&b'[') => b,
+        Json::Other(_) => return Some(None),
+    };
+    let mut out: Vec<MsgId> = Vec::new();
+    let mut c = Scanner { b: items, at: 0 };
+    let mut valid = true;
+    c.items(|c| {
+        c.ws()?;
+        let start = c.at;
+        c.skip()?;
+        match Json::of(&c.b[start..c.at]).str().ok()? {
+            Some(s) => match parse_msg(s) {
+                Some(id) if !out.contains(&id) => out.push(id),
+                Some(_) => {}
+                None => valid = false,
+            },
+            None => valid = false,
+        }
+        Some(())
+    })?;
+    Some(valid.then_some(out))
 }
 
 /// The object keys above the value being scanned, on the stack (no allocation per record).
 #[derive(Default)]
 struct PathStack<'a> {
-    keys: [&'a str; MAX_DEPTH],
+    keys: [&'a [u8]; MAX_DEPTH],
     len: usize,
 }
 
@@ -170,7 +317,7 @@ const MAX_DEPTH: usize = 16;
 
 impl<'a> PathStack<'a> {
     /// Adds a key; `None` (give up) past [`MAX_DEPTH`].
-    fn push(&mut self, key: &'a str) -> Option<()> {
+    fn push(&mut self, key: &'a [u8]) -> Option<()> {
         *self.keys.get_mut(self.len)? = key;
         self.len += 1;
         Some(())
@@ -180,7 +327,7 @@ impl<'a> PathStack<'a> {
         self.len -= 1;
     }
 
-    fn keys(&self) -> &[&'a str] {
+    fn keys(&self) -> &[&'a [u8]] {
         &self.keys[..self.len]
     }
 }
@@ -290,37 +437,38 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks any value under `path`, reporting ref strings.
-    fn value(&mut self, path: &mut PathStack<'a>, walk: &mut Walk) -> Option<()> {
+    fn value(&mut self, path: &mut PathStack<'a>, walk: &mut Walk<'a>) -> Option<()> {
         self.ws()?;
         match self.peek()? {
             b'"' => self.ref_string(path, walk),
             b'{' => self.object(path, walk, false),
-            b'[' => self.array(path, walk),
+            b'[' => self.items(|c| c.value(path, walk)),
             _ => self.scalar(),
         }
     }
 
-    fn ref_string(&mut self, path: &PathStack<'a>, walk: &mut Walk) -> Option<()> {
+    /// Reads a string and reports it when it is a ref. Only a string that starts with a
+    /// sigil (or an escape) can be one, and only one of a ref's exact length is decoded.
+    fn ref_string(&mut self, path: &PathStack<'a>, walk: &mut Walk<'a>) -> Option<()> {
         let (raw, escaped) = self.string()?;
-        let sigil = matches!(raw.first(), Some(b'@' | b'%' | b'&' | b'\\'));
-        if !sigil {
-            return Some(());
-        }
-        let found = if escaped {
-            // Rare: unescape the quoted string the way the full parser would.
-            let quoted = self.b.get(self.at - raw.len() - 2..self.at)?;
-            let text: String = serde_json::from_slice(quoted).ok()?;
-            crate::backlinks::as_ref(&text)
-        } else {
-            crate::backlinks::as_ref(std::str::from_utf8(raw).ok()?)
+        let found = match raw.first() {
+            Some(b'@' | b'%' | b'&') if !escaped => parse_ref(raw),
+            Some(b'@' | b'%' | b'&' | b'\\') if escaped => {
+                // Rare: unescape the quoted string the way the full parser would.
+                let quoted = self.b.get(self.at - raw.len() - 2..self.at)?;
+                let text: String = serde_json::from_slice(quoted).ok()?;
+                crate::backlinks::as_ref(&text)
+            }
+            _ => None,
         };
-        if let Some(r) = found {
-            walk.link(r, path.keys());
+        match found {
+            Some(r) => walk.link(r, path.keys()),
+            None => Some(()),
         }
-        Some(())
     }
 
-    fn array(&mut self, path: &mut PathStack<'a>, walk: &mut Walk) -> Option<()> {
+    /// Calls `item` at each element of the array at the cursor.
+    fn items(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.eat(b'[')?;
         self.ws()?;
         if self.peek()? == b']' {
@@ -328,7 +476,7 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         loop {
-            self.value(path, walk)?;
+            item(self)?;
             self.ws()?;
             match self.peek()? {
                 b',' => self.at += 1,
@@ -341,7 +489,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn object(&mut self, path: &mut PathStack<'a>, walk: &mut Walk, top: bool) -> Option<()> {
+    fn object(&mut self, path: &mut PathStack<'a>, walk: &mut Walk<'a>, top: bool) -> Option<()> {
         self.eat(b'{')?;
         self.ws()?;
         if self.peek()? == b'}' {
@@ -356,11 +504,11 @@ impl<'a> Scanner<'a> {
             self.eat(b':')?;
             self.ws()?;
             let start = self.at;
-            path.push(std::str::from_utf8(key).ok()?)?;
+            path.push(key)?;
             self.value(path, walk)?;
             path.pop();
             if top {
-                note_top_key(walk, key, start, self.at);
+                walk.top_key(key, &self.b[start..self.at]);
             }
             self.ws()?;
             match self.peek()? {
@@ -399,11 +547,84 @@ fn quote_or_backslash(b: &[u8]) -> Option<usize> {
         .map(|p| i + p)
 }
 
-fn note_top_key(walk: &mut Walk, key: &[u8], start: usize, end: usize) {
-    if let Some(i) = TOP_KEYS.iter().position(|k| k.as_bytes() == key) {
-        walk.duplicate |= walk.top[i].is_some();
-        walk.top[i] = Some((start, end));
+/// Length of a feed ref: `@`, 44 base64 characters, `.ed25519`.
+const FEED_LEN: usize = 53;
+/// Length of a message or blob ref: `%` or `&`, 44 base64 characters, `.sha256`.
+const HASH_LEN: usize = 52;
+/// Base64 characters of 32 bytes (with one `=` of padding).
+const B64_LEN: usize = 44;
+
+/// Parses a whole (unescaped) string as a strict ref, as [`Ref`]'s `FromStr` does, without
+/// allocating: length, sigil and suffix first, then canonical base64 of 32 bytes.
+fn parse_ref(raw: &[u8]) -> Option<Ref> {
+    let (&sigil, rest) = raw.split_first()?;
+    let (b64, suffix) = rest.split_at_checked(B64_LEN)?;
+    let key = match (sigil, raw.len(), suffix) {
+        (b'@', FEED_LEN, b".ed25519") => return decode_b64_32(b64).map(|k| Ref::Feed(FeedId(k))),
+        (b'%' | b'&', HASH_LEN, b".sha256") => decode_b64_32(b64)?,
+        _ => return None,
+    };
+    Some(if sigil == b'%' {
+        Ref::Msg(MsgId(key))
+    } else {
+        Ref::Blob(BlobId(key))
+    })
+}
+
+fn parse_feed(raw: &[u8]) -> Option<FeedId> {
+    match parse_ref(raw)? {
+        Ref::Feed(f) => Some(f),
+        _ => None,
     }
+}
+
+fn parse_msg(raw: &[u8]) -> Option<MsgId> {
+    match parse_ref(raw)? {
+        Ref::Msg(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Standard base64 alphabet values; `0xff` for every other byte.
+const B64_VALUES: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes canonical padded base64 of exactly 32 bytes (43 symbols and `=`, the last
+/// symbol's two unused bits zero); `None` for anything else.
+fn decode_b64_32(b64: &[u8]) -> Option<[u8; 32]> {
+    let (symbols, pad) = b64.split_at_checked(B64_LEN - 1)?;
+    if pad != b"=" {
+        return None;
+    }
+    let mut bits = 0u32;
+    let mut out = [0u8; 32];
+    let mut n = 0;
+    for (i, &c) in symbols.iter().enumerate() {
+        let v = B64_VALUES[usize::from(c)];
+        if v == 0xff {
+            return None;
+        }
+        bits = (bits << 6) | u32::from(v);
+        if i % 4 == 3 {
+            out[n..n + 3].copy_from_slice(&bits.to_be_bytes()[1..]);
+            n += 3;
+            bits = 0;
+        }
+    }
+    // 3 symbols left: 18 bits = the last 2 bytes and 2 bits that must be zero.
+    if bits & 0b11 != 0 {
+        return None;
+    }
+    out[30..].copy_from_slice(&((bits >> 2) as u16).to_be_bytes());
+    Some(out)
 }
 
 #[cfg(test)]
@@ -454,6 +675,97 @@ mod tests {
         check(json!({"type": "post", "v": format!("{m}\n")}));
         check(json!("c3RhdGU=.box"));
         check(json!({}));
+    }
+
+    #[test]
+    fn contact_and_thread_rules_match_the_value_functions() {
+        let f = FeedId([1; 32]).to_string();
+        let m = MsgId([2; 32]).to_string();
+        let m2 = MsgId([4; 32]).to_string();
+        for blocking in [
+            json!(0),
+            json!(-0.0),
+            json!(0.0e5),
+            json!(2),
+            json!(""),
+            json!("x"),
+            json!([]),
+            json!({}),
+            json!(null),
+            json!(false),
+            json!(true),
+            json!("\n"),
+        ] {
+            check(json!({"type": "contact", "contact": f, "blocking": blocking}));
+            check(json!({"type": "contact", "contact": f, "flagged": blocking,
+                "following": true}));
+        }
+        for following in [json!(1), json!("true"), json!(null), json!(false)] {
+            check(json!({"type": "contact", "contact": f, "following": following}));
+        }
+        check(json!({"type": "contact", "contact": m, "following": true}));
+        check(json!({"type": "contact", "contact": 7, "following": true}));
+        check(json!({"type": "contacts", "contact": f, "following": true}));
+        check(json!({"type": ["contact"], "contact": f, "following": true}));
+        for branch in [
+            json!(null),
+            json!(m2),
+            json!([m2, m, m2]),
+            json!([]),
+            json!([m2, 5]),
+            json!([m2, f]),
+            json!(f),
+            json!(3),
+            json!({"a": m2}),
+            json!([[m2]]),
+        ] {
+            check(json!({"type": "post", "root": m, "branch": branch}));
+        }
+        check(json!({"type": "post", "root": f, "branch": m}));
+        check(json!({"type": "post", "root": [m], "branch": m}));
+        check(json!({"type": "post", "branch": m}));
+    }
+
+    /// Decodes `s` with the scanner's ref parser and with `Ref`'s `FromStr`.
+    fn both_parsers(s: &str) -> (Option<Ref>, Option<Ref>) {
+        (parse_ref(s.as_bytes()), crate::backlinks::as_ref(s))
+    }
+
+    #[test]
+    fn ref_parser_agrees_with_from_str_on_mutations() {
+        let refs = [
+            FeedId([0xa5; 32]).to_string(),
+            MsgId([0x3c; 32]).to_string(),
+            BlobId([0xff; 32]).to_string(),
+            MsgId([0; 32]).to_string(),
+        ];
+        let bytes: Vec<u8> = (0..=127u8).chain([0xc3, 0xff]).collect();
+        let mut checked = 0;
+        for r in &refs {
+            let (fast, slow) = both_parsers(r);
+            assert_eq!(fast, slow);
+            assert!(fast.is_some(), "{r}");
+            for at in 0..r.len() {
+                for &b in &bytes {
+                    let mut m = r.clone().into_bytes();
+                    m[at] = b;
+                    let Ok(m) = String::from_utf8(m) else {
+                        continue;
+                    };
+                    let (fast, slow) = both_parsers(&m);
+                    assert_eq!(fast, slow, "{m}");
+                    checked += 1;
+                }
+            }
+            for cut in [r.len() - 1, r.len() + 1] {
+                let mut m = r.clone();
+                m.truncate(cut.min(r.len()));
+                m.extend(std::iter::repeat_n('A', cut.saturating_sub(r.len())));
+                let (fast, slow) = both_parsers(&m);
+                assert_eq!(fast, slow, "{m}");
+            }
+        }
+        assert!(checked > 10_000);
     }
 
     #[test]

@@ -278,11 +278,12 @@ fn thread_claim(content: &Value) -> Option<Claim> {
 
 /// The valid SIP-009 claims of a content object (root markers and malformed entries skipped).
 fn named_claims(content: &Value) -> impl Iterator<Item = Claim> + '_ {
-    let entries = content
-        .get("tangles")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten();
+    content.get("tangles").into_iter().flat_map(named_claims_in)
+}
+
+/// The valid SIP-009 claims of a `content.tangles` value (empty unless it is an object).
+pub(crate) fn named_claims_in(tangles: &Value) -> impl Iterator<Item = Claim> + '_ {
+    let entries = tangles.as_object().into_iter().flatten();
     entries.filter_map(|(name, t)| {
         let root = msg_id(t.get("root")?)?;
         let previous = id_list(t.get("previous").filter(|p| p.is_array())?)?;
