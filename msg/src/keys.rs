@@ -4,9 +4,9 @@ use std::io::Write as _;
 use std::path::Path;
 
 use ed25519_dalek::{Signer as _, SigningKey};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
-use crate::encode::to_v8_pretty;
+use crate::encode::{to_v8_pretty, write_number, write_string};
 use crate::error::ValidationError;
 use crate::message::{Message, is_encrypted_string, type_name};
 use crate::refs::{self, FeedId};
@@ -187,6 +187,10 @@ fn timestamp_number(timestamp: f64) -> Result<Number, ValidationError> {
 }
 
 /// Signs a new message of `keys`' feed on top of `state` (None = the feed's first message).
+///
+/// The value is encoded once, straight from its parts (no JSON tree of the whole value); that
+/// text is signed, the signature line appended, and the message read back with
+/// [`Message::parse`], which checks it like any message from elsewhere (size, content type).
 pub fn create(
     keys: &Keys,
     state: Option<&FeedState>,
@@ -194,36 +198,131 @@ pub fn create(
     timestamp: f64,
     hmac: Option<&HmacKey>,
 ) -> Result<Message, ValidationError> {
-    let content_ok = content.is_object() || content.as_str().is_some_and(is_encrypted_string);
-    if !content_ok {
-        let detail = format!(
-            "content must be an object or a .box string, got {}",
-            type_name(&content)
-        );
-        return Err(ValidationError::Create { detail });
+    check_new_content(&content)?;
+    let mut text = unsigned_encoding(keys, state, &content, timestamp)?;
+    let signature = match hmac {
+        None => keys.sign(text.as_bytes()),
+        Some(_) => keys.sign(&verify::signed_payload(text.clone().into_bytes(), hmac)),
+    };
+    append_signature(&mut text, &signature);
+    Message::parse(text.as_bytes())
+}
+
+/// Content must be an object or an encrypted (`.box…`) string.
+fn check_new_content(content: &Value) -> Result<(), ValidationError> {
+    if content.is_object() || content.as_str().is_some_and(is_encrypted_string) {
+        return Ok(());
     }
-    let mut map = Map::new();
-    map.insert(
-        "previous".into(),
-        state.map_or(Value::Null, |s| s.id.to_string().into()),
+    let detail = format!(
+        "content must be an object or a .box string, got {}",
+        type_name(content)
     );
-    map.insert(
-        "sequence".into(),
-        state.map_or(1, |s| s.sequence + 1).into(),
-    );
-    map.insert("author".into(), keys.id().to_string().into());
-    map.insert(
-        "timestamp".into(),
-        Value::Number(timestamp_number(timestamp)?),
-    );
-    map.insert("hash".into(), "sha256".into());
-    map.insert("content".into(), content);
-    let mut value = Value::Object(map);
-    let payload = verify::signed_payload(to_v8_pretty(&value).into_bytes(), hmac);
-    let signature = format!("{}.sig.ed25519", refs::encode(&keys.sign(&payload)));
-    value
-        .as_object_mut()
-        .expect("built as an object")
-        .insert("signature".into(), signature.into());
-    Message::from_value(value)
+    Err(ValidationError::Create { detail })
+}
+
+/// V8's `JSON.stringify(value, null, 2)` of the new value without its signature, keys in
+/// ssb-validate's `create` order: previous, sequence, author, timestamp, hash, content.
+fn unsigned_encoding(
+    keys: &Keys,
+    state: Option<&FeedState>,
+    content: &Value,
+    timestamp: f64,
+) -> Result<String, ValidationError> {
+    let timestamp = timestamp_number(timestamp)?;
+    let content = to_v8_pretty(content);
+    let mut out = String::with_capacity(content.len() + content.len() / 8 + 320);
+    out.push_str("{\n  \"previous\": ");
+    match state {
+        Some(s) => write_string(&mut out, &s.id.to_string()),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\n  \"sequence\": ");
+    write_number(&mut out, &Number::from(state.map_or(1, |s| s.sequence + 1)));
+    out.push_str(",\n  \"author\": ");
+    write_string(&mut out, &keys.id().to_string());
+    out.push_str(",\n  \"timestamp\": ");
+    write_number(&mut out, &timestamp);
+    out.push_str(",\n  \"hash\": \"sha256\",\n  \"content\": ");
+    push_nested(&mut out, &content);
+    out.push_str("\n}");
+    Ok(out)
+}
+
+/// Appends `pretty` (an encoding at depth 0) one level deeper: strings in the encoding never
+/// hold a raw line break (it is escaped), so every `\n` starts a line that gains two spaces.
+fn push_nested(out: &mut String, pretty: &str) {
+    for (i, line) in pretty.split('\n').enumerate() {
+        if i > 0 {
+            out.push_str("\n  ");
+        }
+        out.push_str(line);
+    }
+}
+
+/// Turns the signed text `…\n}` into the full encoding `…,\n  "signature": "….sig.ed25519"\n}`.
+fn append_signature(text: &mut String, signature: &[u8; 64]) {
+    debug_assert!(text.ends_with("\n}"), "an encoded object");
+    text.truncate(text.len() - 2);
+    text.push_str(",\n  \"signature\": \"");
+    text.push_str(&refs::encode(signature));
+    text.push_str(".sig.ed25519\"\n}");
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, json};
+
+    use super::*;
+
+    /// The encoding of `msg`'s value built as a tree, in `create`'s key order.
+    fn tree_encoding(msg: &Message, content: Value) -> String {
+        let mut map = Map::new();
+        let previous = msg
+            .previous()
+            .map_or(Value::Null, |id| id.to_string().into());
+        map.insert("previous".into(), previous);
+        map.insert("sequence".into(), msg.sequence().into());
+        map.insert("author".into(), msg.author().to_string().into());
+        let timestamp = timestamp_number(msg.timestamp()).expect("finite");
+        map.insert("timestamp".into(), Value::Number(timestamp));
+        map.insert("hash".into(), "sha256".into());
+        map.insert("content".into(), content);
+        let signature = format!("{}.sig.ed25519", refs::encode(msg.signature()));
+        map.insert("signature".into(), signature.into());
+        to_v8_pretty(&Value::Object(map))
+    }
+
+    #[test]
+    fn created_text_equals_the_tree_encoding() {
+        let keys = Keys::from_seed([9; 32]);
+        let contents = [
+            json!({"type": "post", "text": "line\nbreak \"q\" é 😀", "list": [1, {"a": []}, {}]}),
+            json!({"type": "vote", "2": "two", "10": {"nested": {"deep": [1.5, -0.0, 1e21]}}}),
+            json!("c2VjcmV0.box"),
+        ];
+        let mut state: Option<FeedState> = None;
+        for (i, content) in contents.into_iter().enumerate() {
+            let timestamp = if i == 1 { 1.5e12 + 0.25 } else { 1.5e12 };
+            let msg = create(&keys, state.as_ref(), content.clone(), timestamp, None)
+                .expect("valid content");
+            assert_eq!(msg.encoded(), tree_encoding(&msg, content));
+            assert_eq!(msg.sequence(), i as u64 + 1);
+            crate::validate(state.as_ref(), &msg, None).expect("a valid chain");
+            state = Some(FeedState::of(&msg));
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_content() {
+        let keys = Keys::from_seed([9; 32]);
+        for bad in [json!("plain text"), json!(null), json!([1])] {
+            let err = create(&keys, None, bad, 1.0, None).expect_err("not content");
+            assert!(matches!(err, ValidationError::Create { .. }), "{err}");
+        }
+        let err = create(&keys, None, json!({"type": "post"}), f64::NAN, None);
+        assert!(
+            matches!(err, Err(ValidationError::Create { .. })),
+            "{err:?}"
+        );
+    }
 }
