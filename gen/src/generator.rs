@@ -40,16 +40,20 @@ pub struct Generated {
 impl Generated {
     /// The `{key,value,timestamp}` JSON line (no newline), value in canonical key order.
     pub fn json_line(&self) -> String {
-        let value = self.message.to_compact_json();
-        let mut line = String::with_capacity(value.len() + 96);
-        line.push_str("{\"key\":\"");
-        line.push_str(&self.message.id().to_string());
-        line.push_str("\",\"value\":");
-        line.push_str(&value);
-        line.push_str(",\"timestamp\":");
-        line.push_str(&self.received.to_string());
-        line.push('}');
-        line
+        let mut line = Vec::with_capacity(self.message.encoded().len() + 96);
+        self.write_json_line(&mut line);
+        String::from_utf8(line).expect("JSON lines are UTF-8")
+    }
+
+    /// [`Generated::json_line`] appended to `out` (no newline), for writers that batch lines.
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        out.extend_from_slice(b"{\"key\":\"");
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{}", self.message.id());
+        out.extend_from_slice(b"\",\"value\":");
+        self.message.write_compact_json(out);
+        let _ = write!(out, ",\"timestamp\":{}}}", self.received);
     }
 }
 
@@ -145,12 +149,11 @@ impl Generator {
     /// Signs each author's run of the wave on its own thread; returns messages in wave order.
     fn sign_wave(&self, pending: Vec<Pending>) -> Result<Vec<(Generated, Effect)>, GenError> {
         let len = pending.len();
-        let mut runs: BTreeMap<u32, Vec<Pending>> = BTreeMap::new();
-        for p in pending {
-            runs.entry(p.plan.author).or_default().push(p);
-        }
-        let signed: Vec<Vec<(u64, Generated, Effect)>> = runs
+        let signed: Vec<Vec<(u64, Generated, Effect)>> = runs_longest_first(pending)
             .into_par_iter()
+            // One task per run: the few long runs (the main feed's) start first and the short
+            // ones fill the gaps, so no core waits at the end of the wave.
+            .with_max_len(1)
             .map(|(author, run)| self.sign_run(author, run))
             .collect::<Result<_, _>>()?;
         let mut slots: Vec<Option<(Generated, Effect)>> = (0..len).map(|_| None).collect();
@@ -215,6 +218,18 @@ impl Generator {
             })
             .collect()
     }
+}
+
+/// The wave's messages grouped by author (each run in wave order), longest run first; ties
+/// in author order, so the grouping does not depend on anything but the plan.
+fn runs_longest_first(pending: Vec<Pending>) -> Vec<(u32, Vec<Pending>)> {
+    let mut by_author: BTreeMap<u32, Vec<Pending>> = BTreeMap::new();
+    for p in pending {
+        by_author.entry(p.plan.author).or_default().push(p);
+    }
+    let mut runs: Vec<(u32, Vec<Pending>)> = by_author.into_iter().collect();
+    runs.sort_by_key(|(_, run)| std::cmp::Reverse(run.len()));
+    runs
 }
 
 impl Iterator for Generator {
