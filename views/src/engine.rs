@@ -172,8 +172,10 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         self.since.fetch_max(end, Ordering::AcqRel);
     }
     fn reset(&self) {
-        self.write().clear();
+        let old = std::mem::replace(&mut *self.write(), (self.make)());
         self.since.store(0, Ordering::Release);
+        // Freeing a large view takes a few milliseconds: do it beside the rebuild that follows.
+        rayon::spawn(move || drop(old));
     }
     fn persist(&self, dir: &Path) -> std::io::Result<()> {
         let view = self.read();
@@ -216,14 +218,16 @@ pub(crate) fn catch_up(
     let mut records = 0u64;
     let mut ready = read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw))?;
     loop {
-        let last = ready.end >= end;
+        let (done, count) = (ready.end, ready.headers.len() as u64);
+        let last = done >= end;
+        // The applied chunk is also freed on the applying side, off the serial path.
         let ((), next) = rayon::join(
-            || apply_prepared(slots, &ready),
+            move || apply_prepared(slots, ready),
             || (!last).then(|| read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw))),
         );
-        records += ready.headers.len() as u64;
+        records += count;
         progress(Progress {
-            done: ready.end,
+            done,
             total: end,
             records,
         });
@@ -272,17 +276,28 @@ struct Prepared<'a> {
 }
 
 /// Decodes one chunk for the slots still below its end. (Applying earlier chunks meanwhile
-/// does not change which slots those are: it moves them only to earlier ends.)
+/// does not change which slots those are: it moves them only to earlier ends.) Each record's
+/// header is decoded and its content scanned in one parallel pass.
 fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>, Error> {
     let lagging: Vec<&dyn AnySlot> = lagging(slots, raw.end);
-    let headers = decode_headers(&raw.records)?;
-    let contents = if lagging.iter().any(|s| s.needs_content() && !s.uses_facts()) {
+    let want_facts = lagging.iter().any(|s| s.uses_facts());
+    let want_contents = lagging.iter().any(|s| s.needs_content() && !s.uses_facts());
+    let mut decoded = Vec::with_capacity(raw.records.len());
+    raw.records
+        .par_iter()
+        .map(|&(offset, bytes)| decode_one(offset, bytes, want_facts))
+        .collect_into_vec(&mut decoded);
+    let mut headers = Vec::with_capacity(decoded.len());
+    let mut facts = Vec::with_capacity(if want_facts { decoded.len() } else { 0 });
+    for item in decoded {
+        let (header, f) = item?;
+        headers.push(header);
+        if want_facts {
+            facts.push(f);
+        }
+    }
+    let contents = if want_contents {
         parse_contents(&headers)?
-    } else {
-        Vec::new()
-    };
-    let facts = if lagging.iter().any(|s| s.uses_facts()) {
-        scan_contents(&headers)?
     } else {
         Vec::new()
     };
@@ -294,12 +309,29 @@ fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>
     })
 }
 
+/// One record's header and value JSON, and its content facts when `facts` is set.
+fn decode_one(
+    offset: u64,
+    bytes: &[u8],
+    facts: bool,
+) -> Result<(Decoded<'_>, Option<Facts>), Error> {
+    let (header, value) =
+        record::decode(bytes).map_err(|source| Error::Record { offset, source })?;
+    let scanned = if facts && !header.encrypted {
+        Facts::of_value_json(value).map_err(|source| Error::RecordJson { offset, source })?
+    } else {
+        None
+    };
+    Ok(((offset, header, value), scanned))
+}
+
 fn lagging<'s>(slots: &[&'s dyn AnySlot], end: u64) -> Vec<&'s dyn AnySlot> {
     slots.iter().copied().filter(|s| s.since() < end).collect()
 }
 
-/// Applies a prepared chunk to every slot still below its end, views in parallel.
-fn apply_prepared(slots: &[&dyn AnySlot], chunk: &Prepared<'_>) {
+/// Applies a prepared chunk to every slot still below its end, views in parallel; the
+/// chunk is freed here.
+fn apply_prepared(slots: &[&dyn AnySlot], chunk: Prepared<'_>) {
     let entries: Vec<Indexed<'_>> = chunk
         .headers
         .iter()
@@ -336,16 +368,6 @@ pub(crate) fn apply_all(
 
 type Decoded<'a> = (u64, Header<'a>, &'a [u8]);
 
-fn decode_headers<'a>(raw: &[(u64, &'a [u8])]) -> Result<Vec<Decoded<'a>>, Error> {
-    raw.iter()
-        .map(|&(offset, bytes)| {
-            let (header, value) =
-                record::decode(bytes).map_err(|source| Error::Record { offset, source })?;
-            Ok((offset, header, value))
-        })
-        .collect()
-}
-
 /// Only `content` is materialised; the other value fields are skipped by the parser.
 #[derive(serde::Deserialize)]
 struct ContentOnly {
@@ -365,22 +387,6 @@ fn parse_contents(headers: &[Decoded<'_>]) -> Result<Vec<Option<serde_json::Valu
                     source,
                 })?;
             Ok(parsed.content.is_object().then_some(parsed.content))
-        })
-        .collect()
-}
-
-/// The graph views' facts of each record's content, scanned in parallel (see `scan.rs`).
-fn scan_contents(headers: &[Decoded<'_>]) -> Result<Vec<Option<Facts>>, Error> {
-    headers
-        .par_iter()
-        .map(|(offset, header, value)| {
-            if header.encrypted {
-                return Ok(None);
-            }
-            Facts::of_value_json(value).map_err(|source| Error::RecordJson {
-                offset: *offset,
-                source,
-            })
         })
         .collect()
 }

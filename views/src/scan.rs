@@ -598,29 +598,28 @@ const B64_VALUES: [u8; 256] = {
 };
 
 /// Decodes canonical padded base64 of exactly 32 bytes (43 symbols and `=`, the last
-/// symbol's two unused bits zero); `None` for anything else.
+/// symbol's two unused bits zero); `None` for anything else. Invalid symbols are collected
+/// in one mask and checked once at the end.
 fn decode_b64_32(b64: &[u8]) -> Option<[u8; 32]> {
     let (symbols, pad) = b64.split_at_checked(B64_LEN - 1)?;
     if pad != b"=" {
         return None;
     }
-    let mut bits = 0u32;
+    let (groups, tail) = symbols.split_at(40);
+    let value = |c: u8| u32::from(B64_VALUES[usize::from(c)]);
+    let mut invalid = 0u32;
     let mut out = [0u8; 32];
-    let mut n = 0;
-    for (i, &c) in symbols.iter().enumerate() {
-        let v = B64_VALUES[usize::from(c)];
-        if v == 0xff {
-            return None;
-        }
-        bits = (bits << 6) | u32::from(v);
-        if i % 4 == 3 {
-            out[n..n + 3].copy_from_slice(&bits.to_be_bytes()[1..]);
-            n += 3;
-            bits = 0;
-        }
+    for (g, o) in groups.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
+        let v = [value(g[0]), value(g[1]), value(g[2]), value(g[3])];
+        invalid |= v[0] | v[1] | v[2] | v[3];
+        let bits = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+        o.copy_from_slice(&bits.to_be_bytes()[1..]);
     }
     // 3 symbols left: 18 bits = the last 2 bytes and 2 bits that must be zero.
-    if bits & 0b11 != 0 {
+    let v = [value(tail[0]), value(tail[1]), value(tail[2])];
+    invalid |= v[0] | v[1] | v[2];
+    let bits = (v[0] << 12) | (v[1] << 6) | v[2];
+    if invalid > 63 || bits & 0b11 != 0 {
         return None;
     }
     out[30..].copy_from_slice(&((bits >> 2) as u16).to_be_bytes());

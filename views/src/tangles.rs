@@ -316,20 +316,25 @@ impl Tangles {
         }
     }
 
-    fn intern_name(&mut self, name: Option<String>) -> u32 {
+    fn intern_name(&mut self, name: Option<&str>) -> u32 {
         let Some(name) = name else { return 0 };
-        if let Some(i) = self.name_index.get(&name) {
+        if let Some(i) = self.name_index.get(name) {
             return i + 1;
         }
         let i = self.names.len() as u32;
-        self.names.push(name.clone());
-        self.name_index.insert(name, i);
+        self.names.push(name.to_owned());
+        self.name_index.insert(name.to_owned(), i);
         i + 1
     }
 
     /// Records one claim of message `id` (at `offset`, claimed `timestamp`).
     pub fn add_claim(&mut self, claim: Claim, id: MsgId, offset: u64, timestamp: f64) {
-        let key = (claim.root, self.intern_name(claim.name));
+        self.add_claim_ref(&claim, id, offset, timestamp);
+    }
+
+    /// [`Tangles::add_claim`] for a borrowed claim (no copy of its name or ancestors).
+    fn add_claim_ref(&mut self, claim: &Claim, id: MsgId, offset: u64, timestamp: f64) {
+        let key = (claim.root, self.intern_name(claim.name.as_deref()));
         self.tangles.entry(key).or_default().add(
             &claim.root,
             id,
@@ -398,7 +403,7 @@ impl View for Tangles {
 
     fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
         for claim in facts.map(|f| f.claims.as_slice()).unwrap_or_default() {
-            self.add_claim(claim.clone(), msg.id, msg.offset, msg.timestamp);
+            self.add_claim_ref(claim, msg.id, msg.offset, msg.timestamp);
         }
     }
 
@@ -425,7 +430,7 @@ impl View for Tangles {
         let mut r = Reader::new(bytes);
         for _ in 0..r.len(1)? {
             let name = r.str()?;
-            fresh.intern_name(Some(name));
+            fresh.intern_name(Some(&name));
         }
         for _ in 0..r.len(34)? {
             let root = MsgId(r.id()?);
