@@ -51,7 +51,7 @@ fn lines(jsonl: &[u8]) -> Vec<&[u8]> {
 fn parse(lines: &[&[u8]]) -> Vec<(Message, Option<f64>)> {
     lines
         .iter()
-        .map(|l| Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg"))
+        .map(|l| Message::from_entry_slice(l).expect("msg"))
         .collect()
 }
 

@@ -26,7 +26,7 @@ pub fn parse_jsonl(jsonl: &[u8]) -> Vec<(Message, Option<f64>)> {
     jsonl
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| Message::from_entry(serde_json::from_slice(l).expect("JSON")).expect("msg"))
+        .map(|l| Message::from_entry_slice(l).expect("msg"))
         .collect()
 }
 

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use anyhow::Context as _;
 use rayon::prelude::*;
 use serde_json::json;
-use sluice_import::{Counts, Entry, Position, ReadError, Reader};
+use sluice_import::{Counts, Data, Entry, Position, ReadError, Reader};
 use sluice_msg::{FeedId, Message, MsgId, ValidationError, VerifyMode};
 use sluice_views::{Db, Outcome};
 
@@ -358,18 +358,33 @@ fn parse(file: &Arc<str>, entry: Result<Entry, ReadError>, rank: u64) -> Parsed 
         file: file.clone(),
         pos: entry.pos,
     };
-    let value = match entry.into_value() {
-        Ok(v) => v,
-        Err(e) => return Parsed::Unreadable(Some(origin), e),
-    };
-    match Message::from_entry(value) {
-        Ok((msg, received)) => Parsed::Ok(Pending {
+    match entry_message(entry) {
+        Err(e) => Parsed::Unreadable(Some(origin), e),
+        Ok(Ok((msg, received))) => Parsed::Ok(Pending {
             msg,
             received,
             origin,
             rank,
         }),
-        Err(e) => Parsed::Rejected(origin, e),
+        Ok(Err(e)) => Parsed::Rejected(origin, e),
+    }
+}
+
+/// The message of an entry: JSON text goes through [`Message::from_entry_slice`] (no JSON
+/// tree when the text allows), BIPF-decoded values through [`Message::from_entry`]. Text that
+/// is not JSON is unreadable (the outer error); a message that is not valid is rejected.
+fn entry_message(
+    entry: Entry,
+) -> Result<Result<(Message, Option<f64>), ValidationError>, ReadError> {
+    match entry.data {
+        Data::Json(bytes) => match Message::from_entry_slice(&bytes) {
+            Err(ValidationError::Json(source)) => Err(ReadError::Json {
+                pos: entry.pos,
+                source,
+            }),
+            parsed => Ok(parsed),
+        },
+        _ => entry.into_value().map(Message::from_entry),
     }
 }
 

@@ -53,7 +53,7 @@ fn is_special(b: u8) -> bool {
 
 /// The position of the first byte at or after `from` that needs escaping. Scans 16 bytes at a
 /// time without branching inside a block (the compiler vectorises it): most strings have none.
-fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
     const BLOCK: usize = 16;
     let mut i = from;
     while let Some(block) = bytes.get(i..i + BLOCK) {

@@ -8,6 +8,7 @@
 mod batch;
 pub mod encode;
 mod error;
+mod fast;
 mod keys;
 mod message;
 mod refs;

@@ -1,5 +1,7 @@
 //! A format-valid classic message: parsed once, encoded once, its id computed once.
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
 use crate::encode::{
@@ -10,25 +12,36 @@ use crate::refs::{self, FeedId, MsgId};
 
 /// The largest allowed encoding (with signature), in UTF-16 code units.
 pub const MAX_MESSAGE_UNITS: usize = 8192;
-const SIG_SUFFIX: &str = ".sig.ed25519";
+pub(crate) const SIG_SUFFIX: &str = ".sig.ed25519";
 /// What precedes the signature in the encoding; the signed text ends just before it.
-const SIG_KEY: &str = ",\n  \"signature\": ";
+pub(crate) const SIG_KEY: &str = ",\n  \"signature\": ";
 /// The position of `content` among the keys of a value whose key order is checked.
 const CONTENT_AT: usize = 5;
 
-/// A format-valid message value. Keeps the original keys and values; knows its canonical
-/// encoding and id. Chain and signature checks are separate: see [`crate::validate`].
+/// A format-valid message value. Knows its canonical encoding, id and typed fields; the JSON
+/// value itself is only built when asked for ([`Message::value`]). Chain and signature checks
+/// are separate: see [`crate::validate`].
 #[derive(Debug, Clone)]
 pub struct Message {
-    value: Value,
     encoded: Box<str>,
-    sig_at: usize,
-    id: MsgId,
-    author: FeedId,
-    sequence: u64,
-    previous: Option<MsgId>,
-    timestamp: f64,
-    signature: [u8; 64],
+    head: Head,
+    value: OnceLock<Value>,
+}
+
+/// What a message's checks and views read, taken from the value once.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    pub(crate) id: MsgId,
+    pub(crate) author: FeedId,
+    pub(crate) sequence: u64,
+    pub(crate) previous: Option<MsgId>,
+    pub(crate) timestamp: f64,
+    pub(crate) signature: [u8; 64],
+    /// `content.type` of public content (checked to be a string of 3 to 52 code units).
+    pub(crate) content_type: Option<Box<str>>,
+    pub(crate) encrypted: bool,
+    /// Where `,\n  "signature": ` starts in the encoding.
+    pub(crate) sig_at: usize,
 }
 
 /// The JSON type name of a value, for error messages.
@@ -45,9 +58,35 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 
 impl Message {
     /// Parses the bytes of a message *value* (not a `{key, value}` entry).
+    ///
+    /// Takes the tree-free path ([`crate::fast`]) and falls back on a `serde_json` tree for
+    /// what that path leaves alone, which also names every error.
     pub fn parse(value_json: &[u8]) -> Result<Message, ValidationError> {
+        if let Some(msg) = crate::fast::parse_value(value_json) {
+            return Ok(msg);
+        }
         let value: Value = serde_json::from_slice(value_json).map_err(ValidationError::Json)?;
         Message::from_value(value)
+    }
+
+    /// Parses the bytes of a `{key, value, timestamp}` entry or of a bare value, like
+    /// [`Message::from_entry`] (same results and errors) but without building a JSON tree
+    /// when the text allows. Malformed JSON is [`ValidationError::Json`].
+    pub fn from_entry_slice(entry_json: &[u8]) -> Result<(Message, Option<f64>), ValidationError> {
+        if let Some(parsed) = crate::fast::parse_entry(entry_json) {
+            return Ok(parsed);
+        }
+        let entry: Value = serde_json::from_slice(entry_json).map_err(ValidationError::Json)?;
+        Message::from_entry(entry)
+    }
+
+    /// A message from the parts the tree-free path read.
+    pub(crate) fn from_parts(encoded: Box<str>, head: Head) -> Message {
+        Message {
+            encoded,
+            head,
+            value: OnceLock::new(),
+        }
     }
 
     /// Checks the format of a message value and computes its encoding and id.
@@ -62,22 +101,27 @@ impl Message {
         if units > MAX_MESSAGE_UNITS {
             return Err(ValidationError::TooLarge { units });
         }
-        check_content_type(&map["content"])?;
+        let content = &map["content"];
+        check_content_type(content)?;
         let sig_at = encoded
             .rfind(SIG_KEY)
             .expect("the encoding ends with the signature key");
-        let id = MsgId(latin1_sha256(&encoded));
-        Ok(Message {
-            encoded: encoded.into_boxed_str(),
-            sig_at,
-            id,
+        let head = Head {
+            id: MsgId(latin1_sha256(&encoded)),
             author: fields.author,
             sequence: fields.sequence,
             previous: fields.previous,
             timestamp: fields.timestamp,
             signature: fields.signature,
-            value,
-        })
+            content_type: content.get("type").and_then(Value::as_str).map(Box::from),
+            encrypted: content.is_string(),
+            sig_at,
+        };
+        let msg = Message::from_parts(encoded.into_boxed_str(), head);
+        msg.value
+            .set(value)
+            .expect("a new message has no value yet");
+        Ok(msg)
     }
 
     /// Accepts a `{key, value, timestamp}` entry (returning the receive timestamp) or a bare
@@ -93,59 +137,62 @@ impl Message {
         let value = map.remove("value").unwrap_or(Value::Null);
         let received = map.get("timestamp").and_then(Value::as_f64);
         let msg = Message::from_value(value)?;
-        check_entry_key(map.get("key"), msg.id)?;
+        check_entry_key(map.get("key"), msg.id())?;
         Ok((msg, received))
     }
 
     /// The message id, `%<sha256 of the latin1 encoding>.sha256`.
     pub fn id(&self) -> MsgId {
-        self.id
+        self.head.id
     }
     /// The feed that wrote the message.
     pub fn author(&self) -> FeedId {
-        self.author
+        self.head.author
     }
     /// The position in the author's feed, from 1.
     pub fn sequence(&self) -> u64 {
-        self.sequence
+        self.head.sequence
     }
     /// The previous message of the feed (None for a first message).
     pub fn previous(&self) -> Option<MsgId> {
-        self.previous
+        self.head.previous
     }
     /// The author's claimed timestamp (ms since the epoch).
     pub fn timestamp(&self) -> f64 {
-        self.timestamp
+        self.head.timestamp
     }
-    /// The content: an object, or the encrypted string.
+    /// The content: an object, or the encrypted string. Builds the value on first use
+    /// (see [`Message::value`]).
     pub fn content(&self) -> &Value {
         // The key order is checked on parsing and the value never changes afterwards, so
-        // `content` sits at a fixed position: no key hashing on this hot path.
+        // `content` sits at a fixed position: no key hashing on this path.
         static NULL: Value = Value::Null;
-        let by_position = self
-            .value
-            .as_object()
-            .and_then(|m| m.iter().nth(CONTENT_AT));
+        let value = self.value();
+        let by_position = value.as_object().and_then(|m| m.iter().nth(CONTENT_AT));
         match by_position {
             Some((key, content)) if key == "content" => content,
-            _ => self.value.get("content").unwrap_or(&NULL),
+            _ => value.get("content").unwrap_or(&NULL),
         }
     }
     /// `content.type`, or None when the content is encrypted.
     pub fn content_type(&self) -> Option<&str> {
-        self.content().get("type").and_then(Value::as_str)
+        self.head.content_type.as_deref()
     }
     /// Whether the content is an encrypted (`.box…`) string.
     pub fn is_encrypted(&self) -> bool {
-        self.content().is_string()
+        self.head.encrypted
     }
-    /// The whole value, in its original key order.
+    /// The whole value, as JavaScript sees it after `JSON.parse` (V8's key order). Messages
+    /// parsed from text build it here, from their encoding, on the first call; the other
+    /// accessors never need it.
     pub fn value(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| {
+            serde_json::from_str(&self.encoded).expect("a message's own encoding is JSON")
+        })
     }
     /// The 64 signature bytes.
     pub fn signature(&self) -> &[u8; 64] {
-        &self.signature
+        &self.head.signature
     }
     /// The canonical text: V8 `JSON.stringify(value, null, 2)`, signature included.
     pub fn encoded(&self) -> &str {
@@ -162,7 +209,7 @@ impl Message {
 
     /// The signed bytes: the encoding without the signature (UTF-8).
     pub fn signing_bytes(&self) -> Vec<u8> {
-        let head = &self.encoded.as_bytes()[..self.sig_at];
+        let head = &self.encoded.as_bytes()[..self.head.sig_at];
         let mut out = Vec::with_capacity(head.len() + 2);
         out.extend_from_slice(head);
         out.extend_from_slice(b"\n}");

@@ -195,16 +195,12 @@ impl Db {
         let end = self.apply_appended(batch, accepted, appended)?;
         let offsets = &appended.offsets;
         if !self.hub.is_empty() {
-            let news: Vec<(StoredMsg, Option<&Value>)> = accepted
+            let news: Vec<(StoredMsg, &Message)> = accepted
                 .iter()
                 .zip(offsets)
                 .map(|(&k, &o)| {
-                    let msg = &batch.msgs[k];
                     let record = self.log.get(o).map(<[u8]>::to_vec)?;
-                    Ok((
-                        StoredMsg::new(o, record),
-                        msg.content().is_object().then(|| msg.content()),
-                    ))
+                    Ok((StoredMsg::new(o, record), &batch.msgs[k]))
                 })
                 .collect::<Result<_, Error>>()?;
             self.hub.publish(&news);
@@ -252,8 +248,10 @@ impl Db {
 
 /// A message as the views see it. The receive time only matters to views that read it; the
 /// record holds the same value (`now` is taken once per batch in `append`).
+///
+/// The content is left out: every view that reads content takes it from the batch's facts
+/// (scanned from the record bytes), so the message's JSON value is never built here.
 fn indexed(msg: &Message, offset: u64, received: Option<f64>) -> Indexed<'_> {
-    let content = msg.content();
     Indexed {
         offset,
         id: msg.id(),
@@ -263,7 +261,7 @@ fn indexed(msg: &Message, offset: u64, received: Option<f64>) -> Indexed<'_> {
         received: received.unwrap_or(f64::NAN),
         content_type: msg.content_type(),
         encrypted: msg.is_encrypted(),
-        content: content.is_object().then_some(content),
+        content: None,
     }
 }
 
@@ -349,7 +347,7 @@ const RECORD_GUESS: usize = 1024;
 /// The graph views' facts of a message's public content, scanned from its compact value JSON
 /// (the same bytes a rebuild scans), or from the parsed content when the scanner gives up.
 fn facts_of(msg: &Message, value_json: &[u8]) -> Option<Facts> {
-    if !msg.content().is_object() {
+    if msg.is_encrypted() {
         return None;
     }
     Facts::scan(value_json).unwrap_or_else(|| Some(Facts::from_content(msg.content())))

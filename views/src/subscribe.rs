@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use serde_json::Value;
-use sluice_msg::{FeedId, MsgId};
+use sluice_msg::{FeedId, Message, MsgId};
 
 use crate::stored::StoredMsg;
 
@@ -36,16 +36,19 @@ pub enum Filter {
 }
 
 impl Filter {
-    fn matches(&self, msg: &StoredMsg, content: Option<&Value>) -> bool {
+    /// Whether `msg` (stored, parsed from `source`) passes. Only the tangle and backlink
+    /// filters read the content, so only they build the message's JSON value.
+    fn matches(&self, msg: &StoredMsg, source: &Message) -> bool {
+        let content = || (!source.is_encrypted()).then(|| source.content());
         let m = msg.as_msg();
         match self {
             Self::All => true,
             Self::Author(author) => m.author() == *author,
             Self::Type(ty) => m.content_type() == Some(ty.as_str()),
             Self::Tangle(root) => {
-                m.id() == *root || content.is_some_and(|c| in_tangle(c, &root.to_string()))
+                m.id() == *root || content().is_some_and(|c| in_tangle(c, &root.to_string()))
             }
-            Self::Backlink(target) => content.is_some_and(|c| links_to(c, target)),
+            Self::Backlink(target) => content().is_some_and(|c| links_to(c, target)),
         }
     }
 }
@@ -134,9 +137,9 @@ impl Hub {
     }
 
     /// Offers new messages to every subscriber without blocking; drops full ones.
-    pub(crate) fn publish(&self, msgs: &[(StoredMsg, Option<&Value>)]) {
+    pub(crate) fn publish(&self, msgs: &[(StoredMsg, &Message)]) {
         self.lock()
-            .retain(|sub| msgs.iter().all(|(msg, content)| offer(sub, msg, *content)));
+            .retain(|sub| msgs.iter().all(|(msg, source)| offer(sub, msg, source)));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Subscriber>> {
@@ -147,8 +150,8 @@ impl Hub {
 }
 
 /// Sends if the filter matches; false when the subscriber must be dropped.
-fn offer(sub: &Subscriber, msg: &StoredMsg, content: Option<&Value>) -> bool {
-    if !sub.filter.matches(msg, content) {
+fn offer(sub: &Subscriber, msg: &StoredMsg, source: &Message) -> bool {
+    if !sub.filter.matches(msg, source) {
         return true;
     }
     match sub.tx.try_send(msg.clone()) {

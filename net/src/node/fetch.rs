@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use sluice_msg::{FeedId, Message};
+use serde_json::json;
+use sluice_msg::{FeedId, Message, ValidationError};
 use tokio::task::JoinSet;
 
 use super::ingest::{Incoming, Origin};
@@ -114,18 +114,13 @@ async fn fetch_feed(inner: &Inner, origin: &Arc<Origin>, feed: FeedId, live: boo
 }
 
 /// A history stream item: a message value (or `{key, value}`) of the feed asked for. Parsed
-/// here, on the stream's own task, so the streams of many feeds parse in parallel.
+/// here, on the stream's own task, so the streams of many feeds parse in parallel; the text
+/// goes straight to the message (no JSON tree when it allows).
 fn parse(bytes: &[u8], feed: &FeedId) -> Result<Message> {
-    let item: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Misbehaved(format!("sent a body that is not JSON: {e}")))?;
-    let value = match item {
-        Value::Object(mut o) if o.contains_key("key") && o.contains_key("value") => {
-            o.remove("value").unwrap_or(Value::Null)
-        }
-        other => other,
-    };
-    let msg = Message::from_value(value)
-        .map_err(|e| Error::Misbehaved(format!("sent a malformed message: {e}")))?;
+    let (msg, _) = Message::from_entry_slice(bytes).map_err(|e| match e {
+        ValidationError::Json(e) => Error::Misbehaved(format!("sent a body that is not JSON: {e}")),
+        e => Error::Misbehaved(format!("sent a malformed message: {e}")),
+    })?;
     if msg.author() != *feed {
         return Err(Error::Misbehaved(format!(
             "sent a message of {} in the stream of {feed}",

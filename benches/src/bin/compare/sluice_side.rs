@@ -133,18 +133,16 @@ impl Tally {
     }
 }
 
-/// A store record `{key, value, timestamp}` (or a bare value) as a message and its receive time.
-fn to_message(record: Value) -> std::result::Result<(Message, Option<f64>), String> {
-    let (value, received) = match record {
-        Value::Object(mut o) if o.contains_key("value") => {
-            let ts = o.get("timestamp").and_then(Value::as_f64);
-            (o.remove("value").unwrap_or_default(), ts)
-        }
-        bare => (bare, None),
-    };
-    Message::from_value(value)
-        .map(|m| (m, received))
-        .map_err(err)
+/// A store record `{key, value, timestamp}` (or a bare value) as a message and its receive
+/// time: JSON text through the tree-free path (as `sluice import` does), BIPF values as trees.
+fn to_message(entry: sluice_import::Entry) -> std::result::Result<(Message, Option<f64>), String> {
+    match entry.data {
+        sluice_import::Data::Json(bytes) => Message::from_entry_slice(&bytes).map_err(err),
+        _ => entry
+            .into_value()
+            .map_err(err)
+            .and_then(|v| Message::from_entry(v).map_err(err)),
+    }
 }
 
 /// Reads any store file sluice-import knows, validates (in parallel) and adds it in batches.
@@ -178,11 +176,7 @@ fn add_chunk(
 ) -> Result<()> {
     let parsed: Vec<_> = chunk
         .into_par_iter()
-        .map(|e| {
-            e.map_err(err)
-                .and_then(|e| e.into_value().map_err(err))
-                .and_then(to_message)
-        })
+        .map(|e| e.map_err(err).and_then(to_message))
         .collect();
     let mut msgs = Vec::with_capacity(parsed.len());
     for p in parsed {

@@ -1,0 +1,650 @@
+//! The tree-free path from JSON text to a [`Message`]: one pass over the bytes writes the V8
+//! encoding directly and picks up the typed fields on the way, with no `serde_json::Value`.
+//!
+//! It only *accepts*. Anything it does not handle exactly like the tree path, or anything
+//! invalid, makes it give up (`None`), and the caller runs the tree path, which then either
+//! accepts with the same result or names the error. So it never has to produce an error, and
+//! it gives up on: escapes in keys, integer-like ("array index") keys (V8 moves them first),
+//! duplicate keys (the last value wins at the first position), objects with more than
+//! [`MAX_KEYS`] members, nesting deeper than [`MAX_DEPTH`], numbers that are not finite
+//! doubles, lone surrogates, and every grammar or validity error. Tests and a fuzz target
+//! check that whatever it accepts equals the tree path's message.
+
+use crate::encode::{is_index_key, latin1_sha256, next_special, utf16_len, write_string};
+use crate::message::{Head, MAX_MESSAGE_UNITS, Message, SIG_KEY, SIG_SUFFIX, is_encrypted_string};
+use crate::refs::{self, FeedId, MsgId};
+
+/// Deeper values are left to the tree path (serde_json stops at 128 levels).
+const MAX_DEPTH: usize = 100;
+/// Objects with more members are left to the tree path (duplicate checks are pairwise).
+const MAX_KEYS: usize = 64;
+/// Indentation is copied from here, a slice at a time.
+const SPACES: &str = "                                                                ";
+
+/// Parses a message value from JSON text, or `None` (see the module docs).
+pub(crate) fn parse_value(text: &[u8]) -> Option<Message> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut p = Parser::new(text);
+    p.ws();
+    let msg = p.message()?;
+    p.ws();
+    p.at_end().then_some(msg)
+}
+
+/// Parses a `{key, value, timestamp}` entry or a bare value (an object whose first member is
+/// `previous`), or `None` (see the module docs). Gives the receive timestamp of an entry.
+pub(crate) fn parse_entry(text: &[u8]) -> Option<(Message, Option<f64>)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut p = Parser::new(text);
+    p.ws();
+    p.eat(b'{')?;
+    p.ws();
+    if text[p.pos..].starts_with("\"previous\"") {
+        return parse_value(text.as_bytes()).map(|m| (m, None));
+    }
+    let (msg, key, received) = p.entry_members()?;
+    p.ws();
+    if !p.at_end() {
+        return None;
+    }
+    let key_ok = match key {
+        None | Some("null") => true,
+        Some(quoted) => {
+            plain_string(quoted).and_then(|k| k.parse::<MsgId>().ok()) == Some(msg.id())
+        }
+    };
+    key_ok.then_some((msg, received))
+}
+
+/// The value of a number token, or `None` for any other JSON text.
+fn number_value(token: &str) -> Option<f64> {
+    let first = *token.as_bytes().first()?;
+    (first == b'-' || first.is_ascii_digit())
+        .then(|| token.parse::<f64>().ok())
+        .flatten()
+}
+
+/// A cursor over JSON text. `keys` is a stack of the member names of the objects being
+/// read (spans into `text`), for duplicate checks.
+struct Parser<'t> {
+    text: &'t str,
+    pos: usize,
+    keys: Vec<(usize, usize)>,
+}
+
+/// The top-level members in the order a valid message has them (`author` and `sequence`
+/// may be swapped).
+const ORDER: [&str; 7] = [
+    "previous",
+    "author",
+    "sequence",
+    "timestamp",
+    "hash",
+    "content",
+    "signature",
+];
+
+impl<'t> Parser<'t> {
+    fn new(text: &'t str) -> Self {
+        Parser {
+            text,
+            pos: 0,
+            keys: Vec::new(),
+        }
+    }
+
+    fn bytes(&self) -> &'t [u8] {
+        self.text.as_bytes()
+    }
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+    fn at_end(&self) -> bool {
+        self.pos == self.text.len()
+    }
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+    fn eat_if(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        self.pos += usize::from(hit);
+        hit
+    }
+    fn eat(&mut self, b: u8) -> Option<()> {
+        self.eat_if(b).then_some(())
+    }
+    fn literal(&mut self, word: &'static str) -> Option<&'static str> {
+        let end = self.pos + word.len();
+        let hit = self.text.get(self.pos..end)? == word;
+        self.pos = end;
+        hit.then_some(word)
+    }
+
+    /// The message value, at the cursor: its seven members in order, the encoding written
+    /// as they are read.
+    fn message(&mut self) -> Option<Message> {
+        let mut out = String::with_capacity(self.text.len() + self.text.len() / 4 + 64);
+        let mut head = HeadParts::default();
+        self.eat(b'{')?;
+        out.push('{');
+        for (i, want) in ORDER.iter().enumerate() {
+            self.ws();
+            let key = self.key()?;
+            let swapped = match i {
+                1 => "sequence",
+                2 => "author",
+                _ => want,
+            };
+            if key != *want && key != swapped {
+                return None;
+            }
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            if key == "signature" {
+                head.sig_at = out.len();
+            }
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("\n  \"");
+            out.push_str(key);
+            out.push_str("\": ");
+            self.member(key, &mut out, &mut head)?;
+            self.ws();
+            self.eat(if i == ORDER.len() - 1 { b'}' } else { b',' })?;
+        }
+        out.push_str("\n}");
+        head.finish(out)
+    }
+
+    /// The members of an entry after its `{`: the message in `value`, the text of `key`, the
+    /// number in `timestamp`. Other members are read and dropped.
+    fn entry_members(&mut self) -> Option<(Message, Option<&'t str>, Option<f64>)> {
+        let (mut msg, mut key, mut received) = (None, None, None);
+        let mut scratch = String::new();
+        if self.eat_if(b'}') {
+            return None;
+        }
+        loop {
+            let name = self.key()?;
+            let text = self.text;
+            if self.keys.iter().any(|&(s, e)| &text[s..e] == name) {
+                return None;
+            }
+            self.keys.push((self.pos - name.len() - 1, self.pos - 1));
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            let start = self.pos;
+            if name == "value" {
+                msg = Some(self.message()?);
+            } else {
+                scratch.clear();
+                self.value(&mut scratch, 1)?;
+            }
+            match name {
+                "key" => key = Some(&text[start..self.pos]),
+                "timestamp" => received = number_value(&text[start..self.pos]),
+                _ => {}
+            }
+            self.ws();
+            if self.eat_if(b'}') {
+                break;
+            }
+            self.eat(b',')?;
+            self.ws();
+        }
+        Some((msg?, key, received))
+    }
+
+    /// One top-level member's value: written to `out`, its typed form kept in `head`.
+    fn member(&mut self, key: &str, out: &mut String, head: &mut HeadParts) -> Option<()> {
+        let start = out.len();
+        match key {
+            "content" if self.peek() == Some(b'{') => {
+                head.content_type = Some(self.content_object(out)?);
+                return Some(());
+            }
+            "content" => {
+                self.value(out, 1)?;
+                let s = self.string_at(start, out)?;
+                is_encrypted_string(&s).then_some(())?;
+                head.encrypted = true;
+                return Some(());
+            }
+            _ => self.value(out, 1)?,
+        }
+        let written = &out[start..];
+        match key {
+            "previous" if written == "null" => head.previous = Some(None),
+            "previous" => head.previous = Some(Some(plain_string(written)?.parse().ok()?)),
+            "author" => head.author = Some(plain_string(written)?.parse().ok()?),
+            "sequence" => head.sequence = Some(sequence(written.parse().ok()?)?),
+            "timestamp" => head.timestamp = Some(number_value(written)?),
+            "hash" => (written == "\"sha256\"").then_some(())?,
+            "signature" => head.signature = Some(signature(plain_string(written)?)?),
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// The string value just written at `out[start..]`, decoded (it was read at `self.pos`).
+    fn string_at(&self, start: usize, out: &str) -> Option<String> {
+        let written = &out[start..];
+        match plain_string(written) {
+            Some(s) => Some(s.to_owned()),
+            None => serde_json::from_str(written).ok(),
+        }
+    }
+
+    /// The content object: written like any object, and its `type` string returned (a
+    /// string of 3 to 52 UTF-16 code units, or the tree path decides).
+    fn content_object(&mut self, out: &mut String) -> Option<Box<str>> {
+        let mut found = None;
+        self.object(out, 1, Some(&mut found))?;
+        let ty = found?;
+        (3..=52)
+            .contains(&utf16_len(&ty))
+            .then(|| ty.into_boxed_str())
+    }
+
+    /// An object member name (no escapes, not an array index), the cursor on its `"`.
+    fn key(&mut self) -> Option<&'t str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let end = next_special(self.bytes(), start)?;
+        if self.bytes()[end] != b'"' {
+            return None;
+        }
+        self.pos = end + 1;
+        let key = &self.text[start..end];
+        (!is_index_key(key)).then_some(key)
+    }
+
+    /// Reads one value and writes its V8 pretty encoding at nesting `depth`.
+    fn value(&mut self, out: &mut String, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(out, depth, None)?,
+            b'[' => self.array(out, depth)?,
+            b'"' => self.string(out)?,
+            b't' => out.push_str(self.literal("true")?),
+            b'f' => out.push_str(self.literal("false")?),
+            b'n' => out.push_str(self.literal("null")?),
+            b'-' | b'0'..=b'9' => self.number(out)?,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn object(
+        &mut self,
+        out: &mut String,
+        depth: usize,
+        mut want_type: Option<&mut Option<String>>,
+    ) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat_if(b'}') {
+            out.push_str("{}");
+            return Some(());
+        }
+        out.push('{');
+        let base = self.keys.len();
+        loop {
+            let key = self.key()?;
+            let span = (self.pos - key.len() - 1, self.pos - 1);
+            let text = self.text;
+            if self.keys[base..].iter().any(|&(s, e)| &text[s..e] == key)
+                || self.keys.len() - base >= MAX_KEYS
+            {
+                return None;
+            }
+            self.keys.push(span);
+            newline(out, depth + 1);
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\": ");
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            let start = out.len();
+            self.value(out, depth + 1)?;
+            if key == "type"
+                && let Some(slot) = want_type.as_deref_mut()
+            {
+                *slot = Some(
+                    self.string_at(start, out)
+                        .filter(|_| out[start..].starts_with('"'))?,
+                );
+            }
+            self.ws();
+            if self.eat_if(b'}') {
+                break;
+            }
+            self.eat(b',')?;
+            out.push(',');
+            self.ws();
+        }
+        self.keys.truncate(base);
+        newline(out, depth);
+        out.push('}');
+        Some(())
+    }
+
+    fn array(&mut self, out: &mut String, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.eat(b'[')?;
+        self.ws();
+        if self.eat_if(b']') {
+            out.push_str("[]");
+            return Some(());
+        }
+        out.push('[');
+        loop {
+            newline(out, depth + 1);
+            self.value(out, depth + 1)?;
+            self.ws();
+            if self.eat_if(b']') {
+                break;
+            }
+            self.eat(b',')?;
+            out.push(',');
+            self.ws();
+        }
+        newline(out, depth);
+        out.push(']');
+        Some(())
+    }
+
+    /// A string: copied when it has no escapes (then nothing in it needs escaping either),
+    /// otherwise decoded and written with V8's escaping.
+    fn string(&mut self, out: &mut String) -> Option<()> {
+        let start = self.pos;
+        self.eat(b'"')?;
+        let end = next_special(self.bytes(), self.pos)?;
+        match self.bytes()[end] {
+            b'"' => {
+                self.pos = end + 1;
+                out.push_str(&self.text[start..self.pos]);
+                Some(())
+            }
+            b'\\' => {
+                let decoded = self.escaped_string(start + 1)?;
+                write_string(out, &decoded);
+                Some(())
+            }
+            _ => None,
+        }
+    }
+
+    /// Decodes a string with escapes whose text starts at `from`; the cursor ends after it.
+    fn escaped_string(&mut self, from: usize) -> Option<String> {
+        let bytes = self.bytes();
+        let mut s = String::with_capacity(64);
+        let mut i = from;
+        loop {
+            let end = next_special(bytes, i)?;
+            s.push_str(&self.text[i..end]);
+            match bytes[end] {
+                b'"' => {
+                    self.pos = end + 1;
+                    return Some(s);
+                }
+                b'\\' => i = self.escape(end + 1, &mut s)?,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Decodes the escape whose letter is at `at` into `s`; the position after it.
+    fn escape(&self, at: usize, s: &mut String) -> Option<usize> {
+        let c = match *self.bytes().get(at)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => return self.unicode_escape(at + 1, s),
+            _ => return None,
+        };
+        s.push(c);
+        Some(at + 1)
+    }
+
+    /// A `\uXXXX` escape (a surrogate pair takes two); lone surrogates are given up on.
+    fn unicode_escape(&self, at: usize, s: &mut String) -> Option<usize> {
+        let hi = self.hex4(at)?;
+        if !(0xD800..0xE000).contains(&hi) {
+            s.push(char::from_u32(hi)?);
+            return Some(at + 4);
+        }
+        if hi >= 0xDC00 || self.text.get(at + 4..at + 6)? != "\\u" {
+            return None;
+        }
+        let lo = self.hex4(at + 6)?;
+        if !(0xDC00..0xE000).contains(&lo) {
+            return None;
+        }
+        s.push(char::from_u32(
+            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00),
+        )?);
+        Some(at + 10)
+    }
+
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let digits = self.text.get(at..at + 4)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// A number: short integers are copied; anything else is printed as ECMAScript does.
+    fn number(&mut self, out: &mut String) -> Option<()> {
+        let start = self.pos;
+        self.eat_if(b'-');
+        let int_start = self.pos;
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        let int_digits = self.pos - int_start;
+        let mut plain = true;
+        if self.eat_if(b'.') {
+            plain = false;
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            plain = false;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.some_digits()?;
+        }
+        let token = &self.text[start..self.pos];
+        if plain && int_digits <= 15 && token != "-0" {
+            out.push_str(token);
+            return Some(());
+        }
+        let f: f64 = token.parse().ok()?;
+        if !f.is_finite() {
+            return None;
+        }
+        if f == 0.0 {
+            out.push('0');
+        } else {
+            out.push_str(ryu_js::Buffer::new().format(f));
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        self.digits();
+        (self.pos > start).then_some(())
+    }
+}
+
+fn newline(out: &mut String, depth: usize) {
+    out.push('\n');
+    let mut n = depth * 2;
+    while n > 0 {
+        let step = n.min(SPACES.len());
+        out.push_str(&SPACES[..step]);
+        n -= step;
+    }
+}
+
+/// The text of a JSON string token without escapes, or `None`.
+fn plain_string(token: &str) -> Option<&str> {
+    let inner = token.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
+}
+
+/// JavaScript's `~~n === n` from 1 (see the tree path's sequence check).
+fn sequence(f: f64) -> Option<u64> {
+    (f.fract() == 0.0 && (1.0..=f64::from(i32::MAX)).contains(&f)).then_some(f as u64)
+}
+
+fn signature(s: &str) -> Option<[u8; 64]> {
+    refs::decode_exact::<64>(s.strip_suffix(SIG_SUFFIX)?)
+}
+
+/// The typed fields as they are read; all must be there at the end.
+#[derive(Default)]
+struct HeadParts {
+    previous: Option<Option<MsgId>>,
+    author: Option<FeedId>,
+    sequence: Option<u64>,
+    timestamp: Option<f64>,
+    signature: Option<[u8; 64]>,
+    content_type: Option<Box<str>>,
+    encrypted: bool,
+    sig_at: usize,
+}
+
+impl HeadParts {
+    fn finish(self, encoded: String) -> Option<Message> {
+        if utf16_len(&encoded) > MAX_MESSAGE_UNITS {
+            return None;
+        }
+        debug_assert_eq!(encoded.rfind(SIG_KEY), Some(self.sig_at));
+        let head = Head {
+            id: MsgId(latin1_sha256(&encoded)),
+            author: self.author?,
+            sequence: self.sequence?,
+            previous: self.previous?,
+            timestamp: self.timestamp?,
+            signature: self.signature?,
+            content_type: self.content_type,
+            encrypted: self.encrypted,
+            sig_at: self.sig_at,
+        };
+        Some(Message::from_parts(encoded.into_boxed_str(), head))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_lines(jsonl: &[u8]) -> impl Iterator<Item = &[u8]> {
+        jsonl.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+    }
+
+    /// Every fixture message takes the tree-free path, as an entry and as a bare value,
+    /// compact and pretty, and gives the tree path's message.
+    fn all_fast(jsonl: &[u8]) {
+        for line in fixture_lines(jsonl) {
+            let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
+            let (tree, received) = Message::from_entry(entry.clone()).unwrap();
+            let (fast, fast_received) = parse_entry(line).expect("fixture entry on the fast path");
+            assert_eq!(fast.encoded(), tree.encoded());
+            assert_eq!(fast.id(), tree.id());
+            assert_eq!(fast.content_type(), tree.content_type());
+            assert_eq!(received, fast_received);
+            let pretty = serde_json::to_vec_pretty(&entry["value"]).unwrap();
+            let bare = parse_value(&pretty).expect("pretty value on the fast path");
+            assert_eq!(bare.encoded(), tree.encoded());
+            assert_eq!(
+                parse_value(bare.encoded().as_bytes()).unwrap().id(),
+                tree.id()
+            );
+        }
+    }
+
+    #[test]
+    fn small_fixture_takes_the_fast_path() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/small/msgs.jsonl"
+        );
+        all_fast(&std::fs::read(path).unwrap());
+    }
+
+    #[test]
+    fn medium_fixture_takes_the_fast_path() {
+        if let Some(jsonl) = sluice_tests::shared_fixture("fixtures/medium/msgs.jsonl.zst") {
+            all_fast(&jsonl);
+        }
+    }
+
+    #[test]
+    fn escapes_and_numbers_take_the_fast_path_and_match() {
+        let head = r#"{"previous":null,"author":"@FCX/tsDLpubCPKKfIrw4gc+SQkHcaD17s7GI6i/ziWY=.ed25519","sequence":1,"timestamp":1.50,"hash":"sha256","content":"#;
+        let sig = format!(r#","signature":"{}==.sig.ed25519"}}"#, "A".repeat(86));
+        let contents = [
+            r#"{"type":"post","t":"\u00e9\ud83d\ude00 \/ \n \u0001"}"#,
+            r#"{"type":"post","n":[1.0,-0,1e21,12345678901234567890,1E-7]}"#,
+            r#"{"type":"p\u006fst","x":{"y":[{},[]]}}"#,
+            r#""QUJD.box.anything""#,
+        ];
+        for content in contents {
+            let text = format!("{head}{content}{sig}");
+            let fast = parse_value(text.as_bytes()).expect("fast path");
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let tree = Message::from_value(value).unwrap();
+            assert_eq!(fast.encoded(), tree.encoded());
+            assert_eq!(fast.id(), tree.id());
+            assert_eq!(fast.content_type(), tree.content_type());
+            assert_eq!(fast.is_encrypted(), tree.is_encrypted());
+            assert_eq!(fast.timestamp(), 1.5);
+        }
+    }
+
+    #[test]
+    fn gives_up_on_what_the_tree_path_must_decide() {
+        let head = r#"{"previous":null,"author":"@FCX/tsDLpubCPKKfIrw4gc+SQkHcaD17s7GI6i/ziWY=.ed25519","sequence":1,"timestamp":1,"hash":"sha256","content":"#;
+        let sig = format!(r#","signature":"{}==.sig.ed25519"}}"#, "A".repeat(86));
+        let contents = [
+            r#"{"type":"post","1":2}"#,
+            r#"{"type":"post","a":1,"a":2}"#,
+            r#"{"type":"post","t":"\ud83d"}"#,
+            r#"{"type":"post","n":1e400}"#,
+            r#"{"type":"po"}"#,
+            r#"{"type":"post","k\u0065y":1}"#,
+        ];
+        for content in contents {
+            let text = format!("{head}{content}{sig}");
+            assert!(parse_value(text.as_bytes()).is_none(), "{content}");
+        }
+    }
+}
