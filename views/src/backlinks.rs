@@ -17,6 +17,8 @@
 //! # Answers
 //! Log offsets of the linking messages, ascending (log order), each once.
 
+use std::collections::hash_map::Entry;
+
 use serde_json::Value;
 use sluice_msg::{BlobId, FeedId, MsgId, Ref};
 
@@ -54,13 +56,41 @@ struct Link {
     offset: u64,
 }
 
+/// A link in the shared list, chained to the next link into the same target.
+#[derive(Debug, Clone, Copy)]
+struct Chained {
+    link: Link,
+    /// Index in [`Backlinks::chain`] of the target's next link; [`END`] for its last.
+    next: u32,
+}
+
+/// `next` of a target's last link.
+const END: u32 = u32::MAX;
+
 /// The backlinks view.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Every link sits in one list (`chain`), in log order, chained per target; the map holds each
+/// target's first and last link. So recording a link is one push and one map update, with no
+/// list per target to grow, allocate or free.
+#[derive(Debug, Clone, Default)]
 pub struct Backlinks {
     paths: Vec<String>,
     path_index: FastMap<String, u32>,
-    /// Target → links, in log order.
-    links: FastMap<Target, Vec<Link>>,
+    /// Target → (first, last) index of its links in `chain`.
+    heads: FastMap<Target, (u32, u32)>,
+    chain: Vec<Chained>,
+}
+
+/// Equal when the same targets have the same links in the same order under the same paths.
+impl PartialEq for Backlinks {
+    fn eq(&self, other: &Self) -> bool {
+        self.paths == other.paths
+            && self.heads.len() == other.heads.len()
+            && self
+                .heads
+                .keys()
+                .all(|t| other.heads.contains_key(t) && self.chain_of(t).eq(other.chain_of(t)))
+    }
 }
 
 /// Whether `path` lies under `filter` by whole dot-separated segments.
@@ -134,42 +164,67 @@ impl Backlinks {
     /// Records that the message at `offset` links `target` under `path`.
     pub fn add_link(&mut self, target: &Ref, path: &str, offset: u64) {
         let path = self.intern(path);
-        self.links
-            .entry(Target::of(target))
-            .or_default()
-            .push(Link { path, offset });
+        self.push_link(Target::of(target), Link { path, offset });
+    }
+
+    /// Appends a link to `target`'s chain.
+    fn push_link(&mut self, target: Target, link: Link) {
+        let at = u32::try_from(self.chain.len()).expect("fewer than 2^32 links");
+        self.chain.push(Chained { link, next: END });
+        match self.heads.entry(target) {
+            Entry::Occupied(mut e) => {
+                let (_, last) = e.get_mut();
+                self.chain[*last as usize].next = at;
+                *last = at;
+            }
+            Entry::Vacant(e) => {
+                e.insert((at, at));
+            }
+        }
+    }
+
+    /// The links into `target`, in log order.
+    fn chain_of(&self, target: &Target) -> impl Iterator<Item = Link> + '_ {
+        let first = self.heads.get(target).map_or(END, |&(first, _)| first);
+        std::iter::successors((first != END).then_some(first), |&i| {
+            let next = self.chain[i as usize].next;
+            (next != END).then_some(next)
+        })
+        .map(|i| self.chain[i as usize].link)
     }
 
     /// Log offsets (ascending, each once) of the messages linking `target`, optionally only
     /// under `path` (whole-segment prefix, see the module docs).
     pub fn backlinks(&self, target: &Ref, path: Option<&str>) -> Vec<u64> {
-        let Some(links) = self.links.get(&Target::of(target)) else {
-            return Vec::new();
-        };
-        let keep = |l: &&Link| path.is_none_or(|p| path_matches(&self.paths[l.path as usize], p));
-        let mut out: Vec<u64> = links.iter().filter(keep).map(|l| l.offset).collect();
+        let keep = |l: &Link| path.is_none_or(|p| path_matches(&self.paths[l.path as usize], p));
+        let mut out: Vec<u64> = self
+            .chain_of(&Target::of(target))
+            .filter(keep)
+            .map(|l| l.offset)
+            .collect();
         out.dedup();
         out
     }
 
     /// The (path, offset) links into `target`, in log order.
     pub fn links_to(&self, target: &Ref) -> Vec<(&str, u64)> {
-        let links = self
-            .links
-            .get(&Target::of(target))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        links
-            .iter()
+        self.chain_of(&Target::of(target))
             .map(|l| (self.paths[l.path as usize].as_str(), l.offset))
             .collect()
     }
 
     /// Every target with at least one link, sorted.
     pub fn targets(&self) -> Vec<Ref> {
-        let mut t: Vec<Target> = self.links.keys().copied().collect();
+        self.sorted_targets()
+            .into_iter()
+            .map(Target::to_ref)
+            .collect()
+    }
+
+    fn sorted_targets(&self) -> Vec<Target> {
+        let mut t: Vec<Target> = self.heads.keys().copied().collect();
         t.sort_unstable();
-        t.into_iter().map(Target::to_ref).collect()
+        t
     }
 }
 
@@ -206,16 +261,14 @@ impl View for Backlinks {
         let mut w = Writer::default();
         w.len(self.paths.len());
         self.paths.iter().for_each(|p| w.str(p));
-        let mut targets: Vec<&Target> = self.links.keys().collect();
-        targets.sort_unstable();
+        let targets = self.sorted_targets();
         w.len(targets.len());
-        for t in targets {
+        for t in &targets {
             w.u8(t.0);
             w.id(&t.1);
-            let links = &self.links[t];
-            w.len(links.len());
+            w.len(self.chain_of(t).count());
             let mut last = 0;
-            for l in links {
+            for l in self.chain_of(t) {
                 w.var(u64::from(l.path));
                 w.var(l.offset - last);
                 last = l.offset;
@@ -239,9 +292,12 @@ impl View for Backlinks {
             if kind > 2 {
                 return Err(ViewDataError(format!("unknown ref kind {kind}")));
             }
-            let links = decode_links(&mut r, fresh.paths.len())?;
-            if fresh.links.insert(Target(kind, bytes), links).is_some() {
+            let target = Target(kind, bytes);
+            if fresh.heads.contains_key(&target) {
                 return Err(ViewDataError("a target is listed twice".into()));
+            }
+            for link in decode_links(&mut r, fresh.paths.len())? {
+                fresh.push_link(target, link);
             }
         }
         r.finish()?;
@@ -304,6 +360,31 @@ mod tests {
             (&m, "x.y"),
         ];
         assert_eq!(got, want.map(|(r, p)| (r.clone(), p.to_owned())));
+    }
+
+    #[test]
+    fn interleaved_targets_keep_their_own_order_through_a_round_trip() {
+        let (a, b) = (Ref::Msg(MsgId([2; 32])), Ref::Feed(FeedId([3; 32])));
+        let mut v = Backlinks::new();
+        for (i, t) in [&a, &b, &a, &a, &b].into_iter().enumerate() {
+            v.add_link(
+                t,
+                if i % 2 == 0 { "root" } else { "mentions" },
+                10 * i as u64,
+            );
+        }
+        assert_eq!(
+            v.links_to(&a),
+            vec![("root", 0), ("root", 20), ("mentions", 30)]
+        );
+        assert_eq!(v.links_to(&b), vec![("mentions", 10), ("root", 40)]);
+        let mut back = Backlinks::new();
+        back.decode(&v.encode()).unwrap();
+        assert_eq!(back, v);
+        assert_eq!(back.encode(), v.encode());
+        assert_eq!(back.links_to(&b), v.links_to(&b));
+        v.add_link(&b, "root", 50);
+        assert_ne!(back, v);
     }
 
     #[test]
