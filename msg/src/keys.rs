@@ -6,10 +6,10 @@ use std::path::Path;
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde_json::{Number, Value};
 
-use crate::encode::{to_v8_pretty, write_number, write_string};
+use crate::encode::{latin1_sha256, to_v8_pretty, utf16_len, write_number, write_string};
 use crate::error::ValidationError;
-use crate::message::{Message, is_encrypted_string, type_name};
-use crate::refs::{self, FeedId};
+use crate::message::{Head, MAX_MESSAGE_UNITS, Message, is_encrypted_string, type_name};
+use crate::refs::{self, FeedId, MsgId};
 use crate::validate::{FeedState, HmacKey};
 use crate::verify;
 
@@ -188,9 +188,11 @@ fn timestamp_number(timestamp: f64) -> Result<Number, ValidationError> {
 
 /// Signs a new message of `keys`' feed on top of `state` (None = the feed's first message).
 ///
-/// The value is encoded once, straight from its parts (no JSON tree of the whole value); that
-/// text is signed, the signature line appended, and the message read back with
-/// [`Message::parse`], which checks it like any message from elsewhere (size, content type).
+/// The value is encoded once, straight from its parts (no JSON tree of the whole value), and
+/// that text is signed; the message is then assembled from what `create` already knows. When
+/// the result could be refused (too large, a bad `content.type`, a sequence past 2^31 - 1)
+/// the signed text is read back with
+/// [`Message::parse`] instead, which names the error exactly as for any other message.
 pub fn create(
     keys: &Keys,
     state: Option<&FeedState>,
@@ -199,13 +201,49 @@ pub fn create(
     hmac: Option<&HmacKey>,
 ) -> Result<Message, ValidationError> {
     check_new_content(&content)?;
-    let mut text = unsigned_encoding(keys, state, &content, timestamp)?;
+    let timestamp = timestamp_number(timestamp)?;
+    let sequence = state.map_or(1, |s| s.sequence + 1);
+    let mut text = unsigned_encoding(keys, state, &content, &timestamp, sequence);
     let signature = match hmac {
         None => keys.sign(text.as_bytes()),
         Some(_) => keys.sign(&verify::signed_payload(text.clone().into_bytes(), hmac)),
     };
-    append_signature(&mut text, &signature);
-    Message::parse(text.as_bytes())
+    let sig_at = append_signature(&mut text, &signature);
+    let Some(content_type) = accepted_content_type(&content, &text, sequence) else {
+        return Message::parse(text.as_bytes());
+    };
+    let head = Head {
+        id: MsgId(latin1_sha256(&text)),
+        author: keys.id(),
+        sequence,
+        previous: state.map(|s| s.id),
+        timestamp: timestamp.as_f64().expect("a JSON number is a double"),
+        signature,
+        content_type,
+        encrypted: content.is_string(),
+        sig_at,
+    };
+    Ok(Message::from_encoding(text, head))
+}
+
+/// `Some(content.type)` (None for encrypted content) when parsing `text` is certain to accept
+/// it: size within the limit, a valid type, an int32 sequence. (Nesting needs no check: every
+/// level adds two indented lines, so text within the size limit nests under 64 levels, far
+/// inside what parsing, and later [`Message::value`], accept.)
+fn accepted_content_type(content: &Value, text: &str, sequence: u64) -> Option<Option<Box<str>>> {
+    let fits = utf16_len(text) <= MAX_MESSAGE_UNITS && sequence <= i32::MAX as u64;
+    if !fits {
+        return None;
+    }
+    match content {
+        Value::String(_) => Some(None),
+        _ => match content.get("type") {
+            Some(Value::String(t)) if (3..=52).contains(&utf16_len(t)) => {
+                Some(Some(Box::from(t.as_str())))
+            }
+            _ => None,
+        },
+    }
 }
 
 /// Content must be an object or an encrypted (`.box…`) string.
@@ -226,9 +264,9 @@ fn unsigned_encoding(
     keys: &Keys,
     state: Option<&FeedState>,
     content: &Value,
-    timestamp: f64,
-) -> Result<String, ValidationError> {
-    let timestamp = timestamp_number(timestamp)?;
+    timestamp: &Number,
+    sequence: u64,
+) -> String {
     let content = to_v8_pretty(content);
     let mut out = String::with_capacity(content.len() + content.len() / 8 + 320);
     out.push_str("{\n  \"previous\": ");
@@ -237,15 +275,15 @@ fn unsigned_encoding(
         None => out.push_str("null"),
     }
     out.push_str(",\n  \"sequence\": ");
-    write_number(&mut out, &Number::from(state.map_or(1, |s| s.sequence + 1)));
+    write_number(&mut out, &Number::from(sequence));
     out.push_str(",\n  \"author\": ");
     write_string(&mut out, &keys.id().to_string());
     out.push_str(",\n  \"timestamp\": ");
-    write_number(&mut out, &timestamp);
+    write_number(&mut out, timestamp);
     out.push_str(",\n  \"hash\": \"sha256\",\n  \"content\": ");
     push_nested(&mut out, &content);
     out.push_str("\n}");
-    Ok(out)
+    out
 }
 
 /// Appends `pretty` (an encoding at depth 0) one level deeper: strings in the encoding never
@@ -259,13 +297,16 @@ fn push_nested(out: &mut String, pretty: &str) {
     }
 }
 
-/// Turns the signed text `…\n}` into the full encoding `…,\n  "signature": "….sig.ed25519"\n}`.
-fn append_signature(text: &mut String, signature: &[u8; 64]) {
+/// Turns the signed text `…\n}` into the full encoding `…,\n  "signature": "….sig.ed25519"\n}`;
+/// returns where the signature member starts.
+fn append_signature(text: &mut String, signature: &[u8; 64]) -> usize {
     debug_assert!(text.ends_with("\n}"), "an encoded object");
-    text.truncate(text.len() - 2);
+    let sig_at = text.len() - 2;
+    text.truncate(sig_at);
     text.push_str(",\n  \"signature\": \"");
     text.push_str(&refs::encode(signature));
     text.push_str(".sig.ed25519\"\n}");
+    sig_at
 }
 
 #[cfg(test)]
@@ -306,10 +347,57 @@ mod tests {
             let msg = create(&keys, state.as_ref(), content.clone(), timestamp, None)
                 .expect("valid content");
             assert_eq!(msg.encoded(), tree_encoding(&msg, content));
+            assert_same_as_parsed(&msg);
             assert_eq!(msg.sequence(), i as u64 + 1);
             crate::validate(state.as_ref(), &msg, None).expect("a valid chain");
             state = Some(FeedState::of(&msg));
         }
+    }
+
+    /// `msg` equals the message parsed from its own encoding, field by field.
+    fn assert_same_as_parsed(msg: &Message) {
+        let parsed = Message::parse(msg.encoded().as_bytes()).expect("its own encoding parses");
+        assert_eq!(parsed.encoded(), msg.encoded());
+        assert_eq!(
+            (
+                parsed.id(),
+                parsed.author(),
+                parsed.sequence(),
+                parsed.previous()
+            ),
+            (msg.id(), msg.author(), msg.sequence(), msg.previous())
+        );
+        assert_eq!(parsed.timestamp().to_bits(), msg.timestamp().to_bits());
+        assert_eq!(parsed.signature(), msg.signature());
+        assert_eq!(
+            (parsed.content_type(), parsed.is_encrypted()),
+            (msg.content_type(), msg.is_encrypted())
+        );
+        assert_eq!(parsed.signing_bytes(), msg.signing_bytes());
+        assert_eq!(parsed.value(), msg.value());
+    }
+
+    #[test]
+    fn what_parsing_could_refuse_goes_through_parse() {
+        let keys = Keys::from_seed([8; 32]);
+        let short = create(&keys, None, json!({"type": "ab"}), 1.0, None);
+        assert!(
+            matches!(short, Err(ValidationError::ContentType { .. })),
+            "{short:?}"
+        );
+        let untyped = create(&keys, None, json!({"text": "no type"}), 1.0, None);
+        assert!(
+            matches!(untyped, Err(ValidationError::ContentType { .. })),
+            "{untyped:?}"
+        );
+        let mut deep = json!("bottom");
+        for _ in 0..40 {
+            deep = json!([deep]);
+        }
+        let msg = create(&keys, None, json!({"type": "deep", "x": deep}), -0.0, None)
+            .expect("deep but within the size limit");
+        assert_same_as_parsed(&msg);
+        assert_eq!(msg.timestamp().to_bits(), 0.0f64.to_bits(), "-0 prints 0");
     }
 
     #[test]
