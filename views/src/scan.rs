@@ -17,16 +17,83 @@ use crate::contacts::{self, Relation};
 use crate::tangles::{self, Claim};
 
 /// What the graph views read from one public content object.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Built once per record in rebuilds, so it avoids allocating for the usual record: up to
+/// [`INLINE_LINKS`] links are held inline, and the usual paths ([`COMMON_PATHS`]) by number.
+#[derive(Debug, Clone)]
 pub struct Facts {
-    /// Every link as (ref, start, end) of its path in `paths`, each pair once, document order.
-    links: Vec<(Ref, u32, u32)>,
-    /// The links' paths, concatenated.
+    /// The first links, each pair once, document order; `inline[..inline_len]` are used.
+    inline: [Link; INLINE_LINKS],
+    inline_len: u8,
+    /// The links after the inline ones.
+    spill: Vec<Link>,
+    /// The paths of links not in [`COMMON_PATHS`], concatenated.
     paths: String,
     /// The edge a `type: contact` message sets.
     pub contact: Option<(FeedId, Relation)>,
     /// The valid tangle claims (threads and SIP-009 tangles).
     pub claims: Vec<Claim>,
+}
+
+/// Links a [`Facts`] holds without allocating (most records have one or two).
+const INLINE_LINKS: usize = 2;
+
+/// Link paths common enough to be named by their index here instead of stored per record.
+const COMMON_PATHS: [&str; 10] = [
+    "vote.link",
+    "mentions.link",
+    "root",
+    "branch",
+    "contact",
+    "fork",
+    "about",
+    "mentions",
+    "image",
+    "image.link",
+];
+
+/// One link: the ref and its path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Link {
+    target: Ref,
+    path: Path,
+}
+
+/// Where a link's path text is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Path {
+    /// `COMMON_PATHS[i]`.
+    Common(u8),
+    /// `paths[start..end]`.
+    Text(u32, u32),
+}
+
+/// Fills unused inline slots.
+const NO_LINK: Link = Link {
+    target: Ref::Feed(FeedId([0; 32])),
+    path: Path::Common(0),
+};
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts {
+            inline: [NO_LINK; INLINE_LINKS],
+            inline_len: 0,
+            spill: Vec::new(),
+            paths: String::new(),
+            contact: None,
+            claims: Vec::new(),
+        }
+    }
+}
+
+/// Equal when they hold the same links (in order), contact edge and claims.
+impl PartialEq for Facts {
+    fn eq(&self, other: &Self) -> bool {
+        self.links().eq(other.links())
+            && self.contact == other.contact
+            && self.claims == other.claims
+    }
 }
 
 impl Facts {
@@ -75,16 +142,48 @@ impl Facts {
     }
 
     fn push_link(&mut self, r: Ref, path: &str) {
-        let start = self.paths.len() as u32;
-        self.paths.push_str(path);
-        self.links.push((r, start, self.paths.len() as u32));
+        let path = self.path_of(path);
+        self.push(Link { target: r, path });
+    }
+
+    /// The [`Path`] for `text`, storing it when it is not a common one.
+    fn path_of(&mut self, text: &str) -> Path {
+        match COMMON_PATHS.iter().position(|c| *c == text) {
+            Some(i) => Path::Common(i as u8),
+            None => {
+                let start = self.paths.len() as u32;
+                self.paths.push_str(text);
+                Path::Text(start, self.paths.len() as u32)
+            }
+        }
+    }
+
+    fn push(&mut self, link: Link) {
+        match self.inline.get_mut(usize::from(self.inline_len)) {
+            Some(slot) => {
+                *slot = link;
+                self.inline_len += 1;
+            }
+            None => self.spill.push(link),
+        }
+    }
+
+    fn text(&self, path: Path) -> &str {
+        match path {
+            Path::Common(i) => COMMON_PATHS[usize::from(i)],
+            Path::Text(s, e) => &self.paths[s as usize..e as usize],
+        }
+    }
+
+    fn all_links(&self) -> impl Iterator<Item = &Link> + '_ {
+        self.inline[..usize::from(self.inline_len)]
+            .iter()
+            .chain(&self.spill)
     }
 
     /// The `(ref, path)` links, each pair once, in document order.
     pub fn links(&self) -> impl Iterator<Item = (&Ref, &str)> + '_ {
-        self.links
-            .iter()
-            .map(|(r, s, e)| (r, &self.paths[*s as usize..*e as usize]))
+        self.all_links().map(|l| (&l.target, self.text(l.path)))
     }
 }
 
@@ -121,30 +220,27 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    /// Records a link, joining its path straight into the facts' path text (dropped again
-    /// when the same (ref, path) pair is already there). `None` when a key is not UTF-8.
-    fn link(&mut self, r: Ref, path: &[&[u8]]) -> Option<()> {
-        let facts = &mut self.facts;
-        let start = facts.paths.len();
-        for (i, seg) in path.iter().enumerate() {
+    /// Records a link (dropped when the same (ref, path) pair is already there). The path is
+    /// joined on the stack and kept only when it is not a common one. `None` when a key is
+    /// not UTF-8.
+    fn link(&mut self, r: Ref, keys: &[&[u8]]) -> Option<()> {
+        let mut joined = PathText::default();
+        for (i, seg) in keys.iter().enumerate() {
             if i > 0 {
-                facts.paths.push('.');
+                joined.push(b".");
             }
-            facts.paths.push_str(std::str::from_utf8(seg).ok()?);
+            joined.push(seg);
         }
-        let dup = {
-            let new = &facts.paths[start..];
-            facts
-                .links
-                .iter()
-                .any(|(r2, s, e)| *r2 == r && &facts.paths[*s as usize..*e as usize] == new)
-        };
-        if dup {
-            facts.paths.truncate(start);
-        } else {
-            let end = facts.paths.len() as u32;
-            facts.links.push((r, start as u32, end));
+        let text = std::str::from_utf8(joined.bytes()).ok()?;
+        let facts = &mut self.facts;
+        if facts
+            .all_links()
+            .any(|l| l.target == r && facts.text(l.path) == text)
+        {
+            return Some(());
         }
+        let path = facts.path_of(text);
+        facts.push(Link { target: r, path });
         Some(())
     }
 
@@ -303,6 +399,42 @@ fn id_list(v: Json<'_>) -> Option<Option<Vec<MsgId>>> {
         Some(())
     })?;
     Some(valid.then_some(out))
+}
+
+/// A link path being joined: on the stack up to [`PathText::STACK`] bytes, else on the heap.
+#[derive(Default)]
+struct PathText {
+    stack: [u8; PathText::STACK],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl PathText {
+    const STACK: usize = 32;
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        match self.stack.get_mut(self.len..end) {
+            Some(room) if self.heap.is_empty() => {
+                room.copy_from_slice(bytes);
+                self.len = end;
+            }
+            _ => {
+                if self.heap.is_empty() {
+                    self.heap.extend_from_slice(&self.stack[..self.len]);
+                }
+                self.heap.extend_from_slice(bytes);
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
+    }
 }
 
 /// The object keys above the value being scanned, on the stack (no allocation per record).
@@ -672,6 +804,10 @@ mod tests {
         check(json!({"type": "post", "root": m, "branch": "not a ref"}));
         check(json!({"type": "post", "te\"xt": m, "k\\ey": [m]}));
         check(json!({"type": "post", "v": format!("{m}\n")}));
+        check(
+            json!({"type": "post", "a_rather_long_key_name": {"and_one_more_long_key": {
+            "link": m, "again": [m, b, f]}}, "image": b, "fork": m, "about": f}),
+        );
         check(json!("c3RhdGU=.box"));
         check(json!({}));
     }
