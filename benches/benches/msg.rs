@@ -1,4 +1,5 @@
-//! sluice-msg benches on the medium fixture (100,000 messages, 150 feeds): parse, encode + hash,
+//! sluice-msg benches on the medium fixture (100,000 messages, 150 feeds): parse (tree-free and
+//! through a serde_json tree), encode + hash,
 //! single verify, the raw batch-verify bound (`verify_batch` of 1024 on rayon), and
 //! `validate_batch` in `full` and `chain` mode. Throughput is in messages.
 
@@ -54,6 +55,15 @@ fn encoding(c: &mut Criterion, values: &[String], msgs: &[Message]) {
     });
     group.bench_function("parse_from_bytes", |b| {
         b.iter(|| black_box(parse_all(values)))
+    });
+    // The same messages through a serde_json tree (the fallback path), for the ratio.
+    group.bench_function("parse_via_tree", |b| {
+        b.iter(|| {
+            for v in values {
+                let tree: serde_json::Value = serde_json::from_str(v).expect("json");
+                black_box(Message::from_value(tree).expect("valid"));
+            }
+        })
     });
     group.finish();
 }

@@ -116,13 +116,7 @@ struct Writer {
 impl Writer {
     fn newline(&mut self, depth: usize) {
         if self.indent > 0 {
-            self.out.push('\n');
-            let mut n = depth * self.indent;
-            while n > 0 {
-                let step = n.min(SPACES.len());
-                self.out.push_str(&SPACES[..step]);
-                n -= step;
-            }
+            push_newline(&mut self.out, depth * self.indent / 2);
         }
     }
 
@@ -258,6 +252,101 @@ fn key_end(line: &str) -> Option<usize> {
     None
 }
 
+/// The pretty encoding (`JSON.stringify(v, null, 2)`) of a value given as its V8 compact text
+/// (as [`to_v8_compact`] or [`compact_from_pretty`] make it): the same tokens with V8's line
+/// breaks and indentation, written without parsing the value.
+pub fn pretty_from_compact(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() + compact.len() / 4 + 64);
+    pretty_from_compact_into(compact, &mut out);
+    out
+}
+
+/// [`pretty_from_compact`] appended to `out`.
+pub fn pretty_from_compact_into(compact: &str, out: &mut String) {
+    let b = compact.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    // Every piece copied ends at an ASCII byte, so every slice boundary is a char boundary.
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let end = string_end(b, i + 1);
+                out.push_str(&compact[i..end]);
+                i = end;
+                continue;
+            }
+            open @ (b'{' | b'[') => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                if b.get(i + 1) == Some(&close) {
+                    out.push_str(if open == b'{' { "{}" } else { "[]" });
+                    i += 2;
+                    continue;
+                }
+                out.push(char::from(open));
+                depth += 1;
+                push_newline(out, depth);
+            }
+            close @ (b'}' | b']') => {
+                depth = depth.saturating_sub(1);
+                push_newline(out, depth);
+                out.push(char::from(close));
+            }
+            b',' => {
+                out.push(',');
+                push_newline(out, depth);
+            }
+            b':' => out.push_str(": "),
+            _ => {
+                let end = b[i..]
+                    .iter()
+                    .position(|c| matches!(c, b',' | b'}' | b']'))
+                    .map_or(b.len(), |p| p + i);
+                out.push_str(&compact[i..end]);
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
+/// The position just after the closing quote of the string whose text starts at `from`.
+fn string_end(b: &[u8], from: usize) -> usize {
+    let mut i = from;
+    loop {
+        match next_quote_or_backslash(b, i) {
+            Some(j) if b[j] == b'\\' => i = j + 2,
+            Some(j) => return j + 1,
+            None => return b.len(),
+        }
+    }
+}
+
+/// The first `"` or `\` at or after `from` (16 bytes at a time, like [`next_special`]).
+fn next_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    const BLOCK: usize = 16;
+    let hit = |b: u8| b == b'"' || b == b'\\';
+    let mut i = from;
+    while let Some(block) = bytes.get(i..i + BLOCK) {
+        if block.iter().fold(false, |any, &b| any | hit(b)) {
+            break;
+        }
+        i += BLOCK;
+    }
+    bytes.get(i..)?.iter().position(|&b| hit(b)).map(|p| p + i)
+}
+
+/// A line break and `depth` levels of two-space indentation.
+fn push_newline(out: &mut String, depth: usize) {
+    out.push('\n');
+    let mut n = depth * 2;
+    while n > 0 {
+        let step = n.min(SPACES.len());
+        out.push_str(&SPACES[..step]);
+        n -= step;
+    }
+}
+
 /// The length of `s` in UTF-16 code units (what JavaScript's `.length` reports).
 pub fn utf16_len(s: &str) -> usize {
     if s.is_ascii() {
@@ -369,9 +458,27 @@ mod tests {
             let value = &entry["value"];
             let compact = compact_from_pretty(&to_v8_pretty(value));
             assert_eq!(compact, to_v8_compact(value));
+            assert_eq!(pretty_from_compact(&compact), to_v8_pretty(value));
             buf.truncate(6);
             compact_from_pretty_into(&to_v8_pretty(value), &mut buf);
             assert_eq!(&buf[6..], compact.as_bytes());
+        }
+    }
+
+    #[test]
+    fn pretty_from_compact_inverts_compact_from_pretty() {
+        let v = json!({
+            "k\": ": "v\": \"{[,]}",
+            "list": ["a\": b", "\\", "\\\"", {"x y": [" : ", {}, []]}, "end\\"],
+            "n": [1, -0.5, 1e21, true, false, null],
+            "\u{1}\n": "\u{1f}\u{7f} é 😀",
+            "deep": {"a": {"b": {"c": [[[{}]]]}}}
+        });
+        let pretty = to_v8_pretty(&v);
+        assert_eq!(pretty_from_compact(&to_v8_compact(&v)), pretty);
+        assert_eq!(pretty_from_compact(&compact_from_pretty(&pretty)), pretty);
+        for scalar in ["1", "\"x\"", "null", "{}", "[]"] {
+            assert_eq!(pretty_from_compact(scalar), scalar);
         }
     }
 

@@ -10,7 +10,9 @@
 //! doubles, lone surrogates, and every grammar or validity error. Tests and a fuzz target
 //! check that whatever it accepts equals the tree path's message.
 
-use crate::encode::{is_index_key, latin1_sha256, next_special, utf16_len, write_string};
+use crate::encode::{
+    compact_from_pretty, is_index_key, latin1_sha256, next_special, utf16_len, write_string,
+};
 use crate::message::{Head, MAX_MESSAGE_UNITS, Message, SIG_KEY, SIG_SUFFIX, is_encrypted_string};
 use crate::refs::{self, FeedId, MsgId};
 
@@ -65,11 +67,18 @@ fn number_value(token: &str) -> Option<f64> {
 }
 
 /// A cursor over JSON text. `keys` is a stack of the member names of the objects being
-/// read (spans into `text`), for duplicate checks.
+/// read (spans into `text`), for duplicate checks; `canonical` stays true while everything
+/// read since it was set was copied to the output unchanged (no whitespace, no rewriting).
 struct Parser<'t> {
     text: &'t str,
     pos: usize,
     keys: Vec<(usize, usize)>,
+    canonical: bool,
+}
+
+thread_local! {
+    /// The pretty encoding being written; reused, it is only needed until the id is hashed.
+    static PRETTY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// The top-level members in the order a valid message has them (`author` and `sequence`
@@ -90,6 +99,7 @@ impl<'t> Parser<'t> {
             text,
             pos: 0,
             keys: Vec::new(),
+            canonical: true,
         }
     }
 
@@ -103,9 +113,11 @@ impl<'t> Parser<'t> {
         self.pos == self.text.len()
     }
     fn ws(&mut self) {
+        let start = self.pos;
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.pos += 1;
         }
+        self.canonical &= self.pos == start;
     }
     fn eat_if(&mut self, b: u8) -> bool {
         let hit = self.peek() == Some(b);
@@ -122,10 +134,25 @@ impl<'t> Parser<'t> {
         hit.then_some(word)
     }
 
-    /// The message value, at the cursor: its seven members in order, the encoding written
-    /// as they are read.
+    /// The message value, at the cursor: its seven members in order. The pretty encoding is
+    /// written (into a per-thread buffer) as they are read, to hash; the message keeps the
+    /// input text itself as its compact JSON when that text is already canonical.
     fn message(&mut self) -> Option<Message> {
-        let mut out = String::with_capacity(self.text.len() + self.text.len() / 4 + 64);
+        PRETTY.with_borrow_mut(|out| {
+            out.clear();
+            let start = self.pos;
+            self.canonical = true;
+            let head = self.members(out)?;
+            let compact = match self.canonical {
+                true => Box::from(&self.text[start..self.pos]),
+                false => compact_from_pretty(out).into_boxed_str(),
+            };
+            head.finish(out, compact)
+        })
+    }
+
+    /// The seven members of a message value, written to `out`.
+    fn members(&mut self, out: &mut String) -> Option<HeadParts> {
         let mut head = HeadParts::default();
         self.eat(b'{')?;
         out.push('{');
@@ -152,12 +179,12 @@ impl<'t> Parser<'t> {
             out.push_str("\n  \"");
             out.push_str(key);
             out.push_str("\": ");
-            self.member(key, &mut out, &mut head)?;
+            self.member(key, out, &mut head)?;
             self.ws();
             self.eat(if i == ORDER.len() - 1 { b'}' } else { b',' })?;
         }
         out.push_str("\n}");
-        head.finish(out)
+        Some(head)
     }
 
     /// The members of an entry after its `{`: the message in `value`, the text of `key`, the
@@ -378,7 +405,9 @@ impl<'t> Parser<'t> {
             }
             b'\\' => {
                 let decoded = self.escaped_string(start + 1)?;
+                let at = out.len();
                 write_string(out, &decoded);
+                self.canonical &= out[at..] == self.text[start..self.pos];
                 Some(())
             }
             _ => None,
@@ -483,11 +512,13 @@ impl<'t> Parser<'t> {
         if !f.is_finite() {
             return None;
         }
+        let at = out.len();
         if f == 0.0 {
             out.push('0');
         } else {
             out.push_str(ryu_js::Buffer::new().format(f));
         }
+        self.canonical &= out[at..] == *token;
         Some(())
     }
 
@@ -542,13 +573,13 @@ struct HeadParts {
 }
 
 impl HeadParts {
-    fn finish(self, encoded: String) -> Option<Message> {
-        if utf16_len(&encoded) > MAX_MESSAGE_UNITS {
+    fn finish(self, encoded: &str, compact: Box<str>) -> Option<Message> {
+        if utf16_len(encoded) > MAX_MESSAGE_UNITS {
             return None;
         }
         debug_assert_eq!(encoded.rfind(SIG_KEY), Some(self.sig_at));
         let head = Head {
-            id: MsgId(latin1_sha256(&encoded)),
+            id: MsgId(latin1_sha256(encoded)),
             author: self.author?,
             sequence: self.sequence?,
             previous: self.previous?,
@@ -558,7 +589,13 @@ impl HeadParts {
             encrypted: self.encrypted,
             sig_at: self.sig_at,
         };
-        Some(Message::from_parts(encoded.into_boxed_str(), head))
+        let msg = Message::from_parts(compact, head);
+        debug_assert_eq!(
+            msg.encoded(),
+            encoded,
+            "the compact JSON re-indents to the encoding"
+        );
+        Some(msg)
     }
 }
 
@@ -578,6 +615,7 @@ mod tests {
             let (tree, received) = Message::from_entry(entry.clone()).unwrap();
             let (fast, fast_received) = parse_entry(line).expect("fixture entry on the fast path");
             assert_eq!(fast.encoded(), tree.encoded());
+            assert_eq!(fast.compact_json(), tree.compact_json());
             assert_eq!(fast.id(), tree.id());
             assert_eq!(fast.content_type(), tree.content_type());
             assert_eq!(received, fast_received);

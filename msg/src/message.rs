@@ -1,11 +1,11 @@
-//! A format-valid classic message: parsed once, encoded once, its id computed once.
+//! A format-valid classic message: parsed once, its id computed once; kept as compact JSON.
 
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
 use crate::encode::{
-    compact_from_pretty, compact_from_pretty_into, latin1_sha256, to_v8_pretty, utf16_len,
+    compact_from_pretty, latin1_sha256, pretty_from_compact, to_v8_pretty, utf16_len,
 };
 use crate::error::ValidationError;
 use crate::refs::{self, FeedId, MsgId};
@@ -18,13 +18,15 @@ pub(crate) const SIG_KEY: &str = ",\n  \"signature\": ";
 /// The position of `content` among the keys of a value whose key order is checked.
 const CONTENT_AT: usize = 5;
 
-/// A format-valid message value. Knows its canonical encoding, id and typed fields; the JSON
-/// value itself is only built when asked for ([`Message::value`]). Chain and signature checks
+/// A format-valid message value. Knows its id and typed fields, and keeps the value as V8
+/// compact JSON (what the log stores); the signing encoding and the JSON value are built from
+/// it when asked for ([`Message::encoded`], [`Message::value`]). Chain and signature checks
 /// are separate: see [`crate::validate`].
 #[derive(Debug, Clone)]
 pub struct Message {
-    encoded: Box<str>,
+    compact: Box<str>,
     head: Head,
+    encoded: OnceLock<Box<str>>,
     value: OnceLock<Value>,
 }
 
@@ -40,7 +42,7 @@ pub(crate) struct Head {
     /// `content.type` of public content (checked to be a string of 3 to 52 code units).
     pub(crate) content_type: Option<Box<str>>,
     pub(crate) encrypted: bool,
-    /// Where `,\n  "signature": ` starts in the encoding.
+    /// Where `,\n  "signature": ` starts in the pretty encoding.
     pub(crate) sig_at: usize,
 }
 
@@ -80,13 +82,24 @@ impl Message {
         Message::from_entry(entry)
     }
 
-    /// A message from the parts the tree-free path read.
-    pub(crate) fn from_parts(encoded: Box<str>, head: Head) -> Message {
+    /// A message from its compact JSON and the parts read from it.
+    pub(crate) fn from_parts(compact: Box<str>, head: Head) -> Message {
         Message {
-            encoded,
+            compact,
             head,
+            encoded: OnceLock::new(),
             value: OnceLock::new(),
         }
+    }
+
+    /// A message from its pretty encoding (made by this crate) and the parts read from it;
+    /// keeps the encoding too.
+    pub(crate) fn from_encoding(encoded: String, head: Head) -> Message {
+        let msg = Message::from_parts(compact_from_pretty(&encoded).into_boxed_str(), head);
+        msg.encoded
+            .set(encoded.into_boxed_str())
+            .expect("a new message has no encoding yet");
+        msg
     }
 
     /// Checks the format of a message value and computes its encoding and id.
@@ -117,7 +130,7 @@ impl Message {
             encrypted: content.is_string(),
             sig_at,
         };
-        let msg = Message::from_parts(encoded.into_boxed_str(), head);
+        let msg = Message::from_encoding(encoded, head);
         msg.value
             .set(value)
             .expect("a new message has no value yet");
@@ -187,31 +200,43 @@ impl Message {
     /// accessors never need it.
     pub fn value(&self) -> &Value {
         self.value.get_or_init(|| {
-            serde_json::from_str(&self.encoded).expect("a message's own encoding is JSON")
+            serde_json::from_str(&self.compact).expect("a message's own JSON parses")
         })
     }
     /// The 64 signature bytes.
     pub fn signature(&self) -> &[u8; 64] {
         &self.head.signature
     }
-    /// The canonical text: V8 `JSON.stringify(value, null, 2)`, signature included.
+    /// The canonical text: V8 `JSON.stringify(value, null, 2)`, signature included. Built
+    /// from the compact JSON on the first call (messages made from a JSON tree have it).
     pub fn encoded(&self) -> &str {
-        &self.encoded
+        self.encoded
+            .get_or_init(|| pretty_from_compact(&self.compact).into_boxed_str())
     }
     /// Compact JSON of the value, with the same key order and number formatting as the encoding.
     pub fn to_compact_json(&self) -> String {
-        compact_from_pretty(&self.encoded)
+        self.compact.to_string()
+    }
+    /// The compact JSON of the value (V8's `JSON.stringify(value)`), as the log stores it.
+    pub fn compact_json(&self) -> &str {
+        &self.compact
     }
     /// [`Message::to_compact_json`] appended to `out` (for writers that batch records).
     pub fn write_compact_json(&self, out: &mut Vec<u8>) {
-        compact_from_pretty_into(&self.encoded, out);
+        out.extend_from_slice(self.compact.as_bytes());
     }
 
-    /// The signed bytes: the encoding without the signature (UTF-8).
+    /// The signed bytes: the encoding without the signature (UTF-8). Does not keep the
+    /// encoding when it was not built yet (a batch verification would hold every one).
     pub fn signing_bytes(&self) -> Vec<u8> {
-        let head = &self.encoded.as_bytes()[..self.head.sig_at];
-        let mut out = Vec::with_capacity(head.len() + 2);
-        out.extend_from_slice(head);
+        let mut out = match self.encoded.get() {
+            Some(pretty) => pretty[..self.head.sig_at].as_bytes().to_vec(),
+            None => {
+                let mut pretty = pretty_from_compact(&self.compact).into_bytes();
+                pretty.truncate(self.head.sig_at);
+                pretty
+            }
+        };
         out.extend_from_slice(b"\n}");
         out
     }

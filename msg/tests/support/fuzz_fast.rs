@@ -47,6 +47,8 @@ fn same(fast: Parsed, tree: Parsed) {
     match (fast, tree) {
         (Ok((a, ra)), Ok((b, rb))) => {
             assert_eq!(a.encoded(), b.encoded());
+            assert_eq!(a.compact_json(), b.compact_json());
+            assert_eq!(a.compact_json(), encode::compact_from_pretty(a.encoded()));
             assert_eq!(a.id(), b.id());
             assert_eq!(a.author(), b.author());
             assert_eq!(a.sequence(), b.sequence());
