@@ -5,8 +5,9 @@ use std::path::Path;
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde_json::{Number, Value};
+use sha2::{Digest as _, Sha256};
 
-use crate::encode::{latin1_sha256, to_v8_pretty, utf16_len, write_number, write_string};
+use crate::encode::{to_v8_pretty, utf16_len, write_number, write_string};
 use crate::error::ValidationError;
 use crate::message::{Head, MAX_MESSAGE_UNITS, Message, is_encrypted_string, type_name};
 use crate::refs::{self, FeedId, MsgId};
@@ -213,7 +214,7 @@ pub fn create(
         return Message::parse(text.as_bytes());
     };
     let head = Head {
-        id: MsgId(latin1_sha256(&text)),
+        id: message_id(&text),
         author: keys.id(),
         sequence,
         previous: state.map(|s| s.id),
@@ -268,7 +269,7 @@ fn unsigned_encoding(
     sequence: u64,
 ) -> String {
     let content = to_v8_pretty(content);
-    let mut out = String::with_capacity(content.len() + content.len() / 8 + 320);
+    let mut out = String::with_capacity(content.len() + content.len() / 8 + HEAD_AND_SIGNATURE);
     out.push_str("{\n  \"previous\": ");
     match state {
         Some(s) => write_string(&mut out, &s.id.to_string()),
@@ -284,6 +285,36 @@ fn unsigned_encoding(
     push_nested(&mut out, &content);
     out.push_str("\n}");
     out
+}
+
+/// Room for everything but the content: the five other members and the signature line.
+const HEAD_AND_SIGNATURE: usize = 512;
+
+/// The id of a full encoding: sha256 of its "latin1" bytes (the low byte of each UTF-16 code
+/// unit), like [`crate::encode::latin1_sha256`] but without a copy of the text: ASCII runs, most of any
+/// text, go to the hash as they are, other characters through a small buffer.
+fn message_id(text: &str) -> MsgId {
+    let mut hash = Sha256::new();
+    let mut rest = text;
+    while let Some(at) = rest.bytes().position(|b| !b.is_ascii()) {
+        hash.update(&rest.as_bytes()[..at]);
+        let tail = &rest[at..];
+        let run = tail.find(|c: char| c.is_ascii()).unwrap_or(tail.len());
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for unit in tail[..run].encode_utf16() {
+            buf[n] = unit.to_le_bytes()[0];
+            n += 1;
+            if n == buf.len() {
+                hash.update(buf);
+                n = 0;
+            }
+        }
+        hash.update(&buf[..n]);
+        rest = &tail[run..];
+    }
+    hash.update(rest.as_bytes());
+    MsgId(hash.finalize().into())
 }
 
 /// Appends `pretty` (an encoding at depth 0) one level deeper: strings in the encoding never
@@ -312,6 +343,8 @@ fn append_signature(text: &mut String, signature: &[u8; 64]) -> usize {
 #[cfg(test)]
 mod tests {
     use serde_json::{Map, json};
+
+    use crate::encode::latin1_sha256;
 
     use super::*;
 
@@ -398,6 +431,21 @@ mod tests {
             .expect("deep but within the size limit");
         assert_same_as_parsed(&msg);
         assert_eq!(msg.timestamp().to_bits(), 0.0f64.to_bits(), "-0 prints 0");
+    }
+
+    #[test]
+    fn message_id_hashes_latin1_like_the_encoder() {
+        let long_run: String = "é😀".repeat(100);
+        for text in [
+            "",
+            "plain",
+            "ÿ☃😀",
+            "a é b 日本語 c",
+            "😀x",
+            long_run.as_str(),
+        ] {
+            assert_eq!(message_id(text).0, latin1_sha256(text), "{text}");
+        }
     }
 
     #[test]
