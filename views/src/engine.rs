@@ -218,7 +218,7 @@ pub(crate) fn catch_up(
     let mut records = 0u64;
     let mut ready = read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw))?;
     loop {
-        let (done, count) = (ready.end, ready.headers.len() as u64);
+        let (done, count) = (ready.end, ready.entries.len() as u64);
         let last = done >= end;
         // The applied chunk is also freed on the applying side, off the serial path.
         let ((), next) = rayon::join(
@@ -266,10 +266,12 @@ struct RawChunk<'a> {
     end: u64,
 }
 
-/// A chunk decoded for the views that lag behind its end: headers, plus parsed contents or
-/// content facts when such a view needs them.
+/// A chunk decoded for the views that lag behind its end: the views' inputs, plus parsed
+/// contents or content facts when such a view needs them.
 struct Prepared<'a> {
-    headers: Vec<Decoded<'a>>,
+    /// One per record, without content (see `contents`).
+    entries: Vec<Indexed<'a>>,
+    /// Each record's parsed content, when a lagging view reads `Indexed::content`.
     contents: Vec<Option<serde_json::Value>>,
     facts: Vec<Option<Facts>>,
     end: u64,
@@ -277,44 +279,49 @@ struct Prepared<'a> {
 
 /// Decodes one chunk for the slots still below its end. (Applying earlier chunks meanwhile
 /// does not change which slots those are: it moves them only to earlier ends.) Each record's
-/// header is decoded and its content scanned in one parallel pass.
+/// header is decoded and its content scanned in one parallel pass that writes both straight
+/// into place; the first bad record (by offset) fails the chunk.
 fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>, Error> {
     let lagging: Vec<&dyn AnySlot> = lagging(slots, raw.end);
     let want_facts = lagging.iter().any(|s| s.uses_facts());
     let want_contents = lagging.iter().any(|s| s.needs_content() && !s.uses_facts());
-    let mut decoded = Vec::with_capacity(raw.records.len());
+    let first_error: Mutex<Option<(u64, Error)>> = Mutex::new(None);
+    let n = raw.records.len();
+    let (mut entries, mut facts) = (Vec::with_capacity(n), Vec::with_capacity(n));
     raw.records
         .par_iter()
-        .map(|&(offset, bytes)| decode_one(offset, bytes, want_facts))
-        .collect_into_vec(&mut decoded);
-    let mut headers = Vec::with_capacity(decoded.len());
-    let mut facts = Vec::with_capacity(if want_facts { decoded.len() } else { 0 });
-    for item in decoded {
-        let (header, f) = item?;
-        headers.push(header);
-        if want_facts {
-            facts.push(f);
-        }
+        .map(|&(offset, bytes)| {
+            decode_one(offset, bytes, want_facts).unwrap_or_else(|e| {
+                keep_first(&first_error, offset, e);
+                (placeholder(offset), None)
+            })
+        })
+        .unzip_into_vecs(&mut entries, &mut facts);
+    let first = first_error
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, e)) = first {
+        return Err(e);
     }
     let contents = if want_contents {
-        parse_contents(&headers)?
+        parse_contents(&raw.records)?
     } else {
         Vec::new()
     };
     Ok(Prepared {
-        headers,
+        entries,
         contents,
         facts,
         end: raw.end,
     })
 }
 
-/// One record's header and value JSON, and its content facts when `facts` is set.
+/// A record's view input (without content) and its content facts when `facts` is set.
 fn decode_one(
     offset: u64,
     bytes: &[u8],
     facts: bool,
-) -> Result<(Decoded<'_>, Option<Facts>), Error> {
+) -> Result<(Indexed<'_>, Option<Facts>), Error> {
     let (header, value) =
         record::decode(bytes).map_err(|source| Error::Record { offset, source })?;
     let scanned = if facts && !header.encrypted {
@@ -322,7 +329,46 @@ fn decode_one(
     } else {
         None
     };
-    Ok(((offset, header, value), scanned))
+    Ok((entry(offset, &header), scanned))
+}
+
+fn entry<'a>(offset: u64, header: &Header<'a>) -> Indexed<'a> {
+    Indexed {
+        offset,
+        id: header.id,
+        author: header.author,
+        sequence: header.sequence,
+        timestamp: header.claimed,
+        received: header.received,
+        content_type: header.content_type,
+        encrypted: header.encrypted,
+        content: None,
+    }
+}
+
+/// Stands in for a record that failed to decode (the chunk is then dropped with its error).
+fn placeholder(offset: u64) -> Indexed<'static> {
+    Indexed {
+        offset,
+        id: sluice_msg::MsgId([0; 32]),
+        author: sluice_msg::FeedId([0; 32]),
+        sequence: 0,
+        timestamp: 0.0,
+        received: 0.0,
+        content_type: None,
+        encrypted: true,
+        content: None,
+    }
+}
+
+/// Keeps the error of the record with the lowest offset.
+fn keep_first(slot: &Mutex<Option<(u64, Error)>>, offset: u64, e: Error) {
+    let mut first = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if first.as_ref().is_none_or(|(o, _)| offset < *o) {
+        *first = Some((offset, e));
+    }
 }
 
 fn lagging<'s>(slots: &[&'s dyn AnySlot], end: u64) -> Vec<&'s dyn AnySlot> {
@@ -332,25 +378,21 @@ fn lagging<'s>(slots: &[&'s dyn AnySlot], end: u64) -> Vec<&'s dyn AnySlot> {
 /// Applies a prepared chunk to every slot still below its end, views in parallel; the
 /// chunk is freed here.
 fn apply_prepared(slots: &[&dyn AnySlot], chunk: Prepared<'_>) {
-    let entries: Vec<Indexed<'_>> = chunk
-        .headers
-        .iter()
-        .enumerate()
-        .map(|(i, (offset, header, _))| Indexed {
-            offset: *offset,
-            id: header.id,
-            author: header.author,
-            sequence: header.sequence,
-            timestamp: header.claimed,
-            received: header.received,
-            content_type: header.content_type,
-            encrypted: header.encrypted,
-            content: chunk.contents.get(i).and_then(Option::as_ref),
-        })
-        .collect();
+    let with_content: Vec<Indexed<'_>>;
+    let entries = if chunk.contents.is_empty() {
+        &chunk.entries
+    } else {
+        with_content = (chunk.entries.iter().zip(&chunk.contents))
+            .map(|(e, c)| Indexed {
+                content: c.as_ref(),
+                ..*e
+            })
+            .collect();
+        &with_content
+    };
     lagging(slots, chunk.end)
         .par_iter()
-        .for_each(|slot| slot.apply_chunk(&entries, Some(&chunk.facts), chunk.end));
+        .for_each(|slot| slot.apply_chunk(entries, Some(&chunk.facts), chunk.end));
 }
 
 /// Applies the same entries (with their content facts, for the views that read them) to
@@ -366,27 +408,67 @@ pub(crate) fn apply_all(
         .for_each(|slot| slot.apply_chunk(entries, Some(facts), end));
 }
 
-type Decoded<'a> = (u64, Header<'a>, &'a [u8]);
-
 /// Only `content` is materialised; the other value fields are skipped by the parser.
 #[derive(serde::Deserialize)]
 struct ContentOnly {
     content: serde_json::Value,
 }
 
-fn parse_contents(headers: &[Decoded<'_>]) -> Result<Vec<Option<serde_json::Value>>, Error> {
-    headers
+fn parse_contents(records: &[(u64, &[u8])]) -> Result<Vec<Option<serde_json::Value>>, Error> {
+    records
         .par_iter()
-        .map(|(offset, header, value)| {
+        .map(|&(offset, bytes)| {
+            let (header, value) =
+                record::decode(bytes).map_err(|source| Error::Record { offset, source })?;
             if header.encrypted {
                 return Ok(None);
             }
-            let parsed: ContentOnly =
-                serde_json::from_slice(value).map_err(|source| Error::RecordJson {
-                    offset: *offset,
-                    source,
-                })?;
+            let parsed: ContentOnly = serde_json::from_slice(value)
+                .map_err(|source| Error::RecordJson { offset, source })?;
             Ok(parsed.content.is_object().then_some(parsed.content))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(sequence: u64) -> Vec<u8> {
+        let header = Header {
+            id: sluice_msg::MsgId([sequence as u8; 32]),
+            author: sluice_msg::FeedId([1; 32]),
+            sequence,
+            claimed: 1.0,
+            received: 2.0,
+            encrypted: false,
+            content_type: Some("post"),
+        };
+        record::encode(&header, br#"{"content":{"type":"post"}}"#)
+    }
+
+    #[test]
+    fn prepare_decodes_in_order_and_reports_the_first_bad_record() {
+        let (a, b) = (record(1), record(2));
+        let raw = RawChunk {
+            records: vec![(0, &a[..]), (100, &b[..])],
+            end: 200,
+        };
+        let ready = prepare(&[], raw).expect("good chunk");
+        let seqs: Vec<(u64, u64)> = ready
+            .entries
+            .iter()
+            .map(|e| (e.offset, e.sequence))
+            .collect();
+        assert_eq!(seqs, vec![(0, 1), (100, 2)]);
+        let bad = [9u8; 4];
+        let records = (0..64u64)
+            .map(|i| (i * 10, if i == 7 || i == 40 { &bad[..] } else { &a[..] }))
+            .collect();
+        let err = prepare(&[], RawChunk { records, end: 640 }).err();
+        assert!(
+            matches!(err, Some(Error::Record { offset: 70, .. })),
+            "{err:?}"
+        );
+    }
 }
