@@ -23,7 +23,7 @@ use serde_json::Value;
 use sluice_msg::{BlobId, FeedId, MsgId, Ref};
 
 use crate::codec::FastMap;
-use crate::scan::Facts;
+use crate::scan::{COMMON_PATHS, Facts};
 use crate::tangles::wire::{Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
 
@@ -79,6 +79,8 @@ pub struct Backlinks {
     /// Target → (first, last) index of its links in `chain`.
     heads: FastMap<Target, (u32, u32)>,
     chain: Vec<Chained>,
+    /// The interned index of each of the scanner's common paths, once seen.
+    common: [Option<u32>; COMMON_PATHS.len()],
 }
 
 /// Equal when the same targets have the same links in the same order under the same paths.
@@ -249,8 +251,21 @@ impl View for Backlinks {
     }
 
     fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
-        for (target, path) in facts.into_iter().flat_map(Facts::links) {
-            self.add_link(target, path, msg.offset);
+        for (target, common, text) in facts.into_iter().flat_map(Facts::links_with_common) {
+            let path = match common.map(|i| (i, self.common[i])) {
+                Some((_, Some(known))) => known,
+                Some((i, None)) => {
+                    let interned = self.intern(text);
+                    self.common[i] = Some(interned);
+                    interned
+                }
+                None => self.intern(text),
+            };
+            let link = Link {
+                path,
+                offset: msg.offset,
+            };
+            self.push_link(Target::of(target), link);
         }
     }
 

@@ -39,7 +39,7 @@ pub struct Facts {
 const INLINE_LINKS: usize = 2;
 
 /// Link paths common enough to be named by their index here instead of stored per record.
-const COMMON_PATHS: [&str; 10] = [
+pub(crate) const COMMON_PATHS: [&str; 10] = [
     "vote.link",
     "mentions.link",
     "root",
@@ -179,6 +179,20 @@ impl Facts {
         self.inline[..usize::from(self.inline_len)]
             .iter()
             .chain(&self.spill)
+    }
+
+    /// [`Facts::links`] with, for a path in [`COMMON_PATHS`], its index there (so that a view
+    /// can remember what it made of that path instead of looking it up each time).
+    pub(crate) fn links_with_common(
+        &self,
+    ) -> impl Iterator<Item = (&Ref, Option<usize>, &str)> + '_ {
+        self.all_links().map(|l| {
+            let common = match l.path {
+                Path::Common(i) => Some(usize::from(i)),
+                Path::Text(..) => None,
+            };
+            (&l.target, common, self.text(l.path))
+        })
     }
 
     /// The `(ref, path)` links, each pair once, in document order.

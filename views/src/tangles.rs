@@ -123,6 +123,9 @@ impl Tangle {
             prevs,
         });
         self.by_id.insert(id, me);
+        if self.waiting.is_empty() {
+            return; // the usual case: nothing is waiting for an ancestor
+        }
         for w in self.waiting.remove(&id).unwrap_or_default() {
             for p in &mut self.nodes[w as usize].prevs {
                 if *p == Prev::Unknown(id) {
