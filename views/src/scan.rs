@@ -131,7 +131,7 @@ impl Facts {
     /// (`Some(None)` when the content is not an object).
     pub fn scan(json: &[u8]) -> Option<Option<Facts>> {
         let mut c = Scanner { b: json, at: 0 };
-        c.seek_top_key(b"content")?;
+        c.seek_content()?;
         c.ws()?;
         if c.peek()? != b'{' {
             return Some(None);
@@ -535,6 +535,60 @@ impl<'a> Scanner<'a> {
         (self.at > start).then_some(())
     }
 
+    /// Moves the cursor to the value of the top-level `content` key: quickly when the value
+    /// has the layout the store writes, else through [`Scanner::seek_top_key`].
+    fn seek_content(&mut self) -> Option<()> {
+        let start = self.at;
+        if self.stored_layout().is_none() {
+            self.at = start;
+            return self.seek_top_key(b"content");
+        }
+        Some(())
+    }
+
+    /// Reads the keys the store writes before `content` (`previous`, `author`, `sequence`,
+    /// `timestamp`, `hash`; compact, in any order) by their literal bytes, and their values by
+    /// their fixed forms (a ref of known length, `null`, a number, `"sha256"`), so no string
+    /// is searched for its end. `None` at anything else.
+    fn stored_layout(&mut self) -> Option<()> {
+        self.literal(b"{")?;
+        loop {
+            if self.literal(b"\"content\":").is_some() {
+                return Some(());
+            }
+            if self.literal(b"\"previous\":").is_some() {
+                if self.literal(b"null").is_none() {
+                    self.plain_string(HASH_LEN)?;
+                }
+            } else if self.literal(b"\"author\":").is_some() {
+                self.plain_string(FEED_LEN)?;
+            } else if self.literal(b"\"sequence\":").is_some()
+                || self.literal(b"\"timestamp\":").is_some()
+            {
+                self.scalar()?;
+            } else {
+                self.literal(b"\"hash\":\"sha256\"")?;
+            }
+            self.literal(b",")?;
+        }
+    }
+
+    /// Steps over `lit` when the input continues with it.
+    fn literal(&mut self, lit: &[u8]) -> Option<()> {
+        let rest = self.b.get(self.at..)?;
+        rest.starts_with(lit).then(|| self.at += lit.len())
+    }
+
+    /// Steps over a string of exactly `len` bytes with no quote or backslash inside.
+    fn plain_string(&mut self, len: usize) -> Option<()> {
+        let s = self.b.get(self.at..self.at + len + 2)?;
+        let (open, inner, close) = (s[0], &s[1..=len], s[len + 1]);
+        let special = inner
+            .iter()
+            .fold(false, |any, &c| any | (c == b'"') | (c == b'\\'));
+        (open == b'"' && close == b'"' && !special).then(|| self.at += len + 2)
+    }
+
     /// Moves the cursor to the value of the first top-level key `want` of the object at the
     /// cursor (stored values put `content` before `signature`, and hold each key once).
     fn seek_top_key(&mut self, want: &[u8]) -> Option<()> {
@@ -915,6 +969,55 @@ mod tests {
             }
         }
         assert!(checked > 10_000);
+    }
+
+    /// Where each way of seeking `content` leaves the cursor (`None` = gave up).
+    fn content_positions(json: &str) -> (Option<usize>, Option<usize>) {
+        let fast = {
+            let mut c = Scanner {
+                b: json.as_bytes(),
+                at: 0,
+            };
+            c.stored_layout().map(|()| c.at)
+        };
+        let mut c = Scanner {
+            b: json.as_bytes(),
+            at: 0,
+        };
+        (fast, c.seek_top_key(b"content").map(|()| c.at))
+    }
+
+    #[test]
+    fn stored_layout_finds_content_where_the_general_seek_does() {
+        let f = FeedId([1; 32]).to_string();
+        let m = MsgId([2; 32]).to_string();
+        let stored = [
+            format!(
+                r#"{{"previous":"{m}","author":"{f}","sequence":2,"timestamp":1.5e3,"hash":"sha256","content":{{"type":"x"}}}}"#
+            ),
+            format!(
+                r#"{{"previous":null,"sequence":1,"author":"{f}","timestamp":1,"hash":"sha256","content":"Ym94.box"}}"#
+            ),
+        ];
+        for json in &stored {
+            let (fast, general) = content_positions(json);
+            assert!(fast.is_some(), "{json}");
+            assert_eq!(fast, general, "{json}");
+        }
+        let odd = [
+            format!(
+                r#"{{"previous":"{}\"x","author":"{f}","content":{{}}}}"#,
+                &m[..50]
+            ),
+            format!(r#"{{"previous":"{m}", "author":"{f}","content":{{}}}}"#),
+            format!(r#"{{"author":"{f}","hash":"sha512","content":{{}}}}"#),
+            format!(r#"{{"author":"{m}","content":{{}}}}"#),
+            r#"{"extra":{"content":1},"content":{}}"#.to_owned(),
+        ];
+        for json in &odd {
+            assert_eq!(content_positions(json).0, None, "{json}");
+            assert!(Facts::scan(json.as_bytes()).is_some(), "{json}");
+        }
     }
 
     #[test]
