@@ -50,6 +50,18 @@ struct Pending {
     rank: u64,
 }
 
+/// `ready` sorted by rank. Sorts indices and moves each message once: a message is a few
+/// hundred bytes, and sorting them in place would move each one many times.
+fn in_rank_order(ready: Vec<Pending>) -> Vec<Pending> {
+    let mut order: Vec<(u64, usize)> = ready.iter().map(|p| p.rank).zip(0..).collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<Pending>> = ready.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|(_, i)| slots[i].take())
+        .collect()
+}
+
 /// Where an input came from: file name and position in it.
 #[derive(Clone)]
 struct Origin {
@@ -217,8 +229,7 @@ impl<'a> Importer<'a> {
             }
             self.hold(feed, rest)?;
         }
-        ready.sort_unstable_by_key(|p| p.rank);
-        Ok(ready)
+        Ok(in_rank_order(ready))
     }
 
     /// The sequence that would extend `feed` as stored.

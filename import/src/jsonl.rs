@@ -43,7 +43,7 @@ impl<R: BufRead> JsonLines<R> {
                 return Ok(any.then_some(fits));
             }
             any = true;
-            let (take, end) = match memchr(avail) {
+            let (take, end) = match memchr::memchr(b'\n', avail) {
                 Some(i) => (i + 1, true),
                 None => (avail.len(), false),
             };
@@ -79,10 +79,6 @@ impl<R: BufRead> JsonLines<R> {
         };
         Some(Err(ReadError::BadLine { pos, reason }))
     }
-}
-
-fn memchr(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
 }
 
 impl<R: BufRead> Iterator for JsonLines<R> {

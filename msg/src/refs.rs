@@ -38,7 +38,12 @@ pub(crate) fn decode_exact<const N: usize>(b64: &str) -> Option<[u8; N]> {
     if b64.len() != N.div_ceil(3) * 4 {
         return None;
     }
-    decode_canonical(b64)?.try_into().ok()
+    // Decoded on the stack: the output slice must hold the length base64 estimates (a
+    // multiple of three), which is at most two bytes more than N.
+    const { assert!(N <= 64, "refs and signatures are at most 64 bytes") };
+    let mut out = [0u8; 66];
+    let len = STANDARD.decode_slice(b64, &mut out[..N + 2]).ok()?;
+    (len == N).then(|| out[..N].try_into().ok()).flatten()
 }
 
 /// Encodes bytes as standard padded base64.
