@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use rayon::prelude::*;
 use sluice_log::Log;
 use sluice_msg::{FeedId, FeedState, MsgId};
 
@@ -170,10 +171,12 @@ impl Db {
     /// Loads every view not loaded yet, rebuilds the unusable ones (reporting progress) and
     /// catches every view up with the log; a writer rewrites the rebuilt files.
     fn load_all(&self, progress: &mut dyn FnMut(Progress)) -> Result<(), Error> {
-        let mut rebuilding = false;
-        for slot in self.slots() {
-            rebuilding |= self.load_slot(slot);
-        }
+        // Each view reads and decodes its own file: in parallel, as the writes are.
+        let rebuilding = self
+            .slots()
+            .into_par_iter()
+            .map(|slot| self.load_slot(slot))
+            .reduce(|| false, |a, b| a | b);
         let end = self.log.end();
         self.catch_up_to(end, &mut |p| {
             if rebuilding {
