@@ -148,13 +148,18 @@ fn word(rng: &mut ChaCha8Rng) -> &'static str {
 /// `count` words joined by spaces.
 pub(crate) fn words(rng: &mut ChaCha8Rng, count: u32) -> String {
     let mut out = String::new();
+    push_words(rng, count, &mut out);
+    out
+}
+
+/// Appends `count` words joined by spaces to `out`.
+fn push_words(rng: &mut ChaCha8Rng, count: u32, out: &mut String) {
     for i in 0..count {
         if i > 0 {
             out.push(' ');
         }
         out.push_str(word(rng));
     }
-    out
 }
 
 /// A short name of one or two words.
@@ -163,16 +168,20 @@ pub(crate) fn name(rng: &mut ChaCha8Rng) -> String {
     words(rng, count)
 }
 
-/// A capitalised sentence of 3 to 14 words ending with a full stop.
-fn sentence(rng: &mut ChaCha8Rng) -> String {
+/// Appends a capitalised sentence of 3 to 14 words ending with a full stop to `out`.
+fn push_sentence(rng: &mut ChaCha8Rng, out: &mut String) {
     let count = rng.gen_range(3..15);
-    let mut s = words(rng, count);
-    if let Some(first) = s.chars().next() {
-        let upper: String = first.to_uppercase().collect();
-        s.replace_range(..first.len_utf8(), &upper);
+    let start = out.len();
+    push_words(rng, count, out);
+    if let Some(first) = out[start..].chars().next() {
+        if first.is_ascii() {
+            out[start..=start].make_ascii_uppercase();
+        } else {
+            let upper: String = first.to_uppercase().collect();
+            out.replace_range(start..start + first.len_utf8(), &upper);
+        }
     }
-    s.push('.');
-    s
+    out.push('.');
 }
 
 /// A post body: one word, or one to three paragraphs of sentences (long-tailed length).
@@ -185,7 +194,7 @@ pub(crate) fn post_text(rng: &mut ChaCha8Rng) -> String {
     } else {
         rng.gen_range(2..4)
     };
-    let mut out = String::new();
+    let mut out = String::with_capacity(512);
     for p in 0..paragraphs {
         if p > 0 {
             out.push_str("\n\n");
@@ -195,7 +204,7 @@ pub(crate) fn post_text(rng: &mut ChaCha8Rng) -> String {
             if s > 0 {
                 out.push(' ');
             }
-            out.push_str(&sentence(rng));
+            push_sentence(rng, &mut out);
         }
     }
     out
@@ -213,7 +222,10 @@ pub(crate) fn private_box(rng: &mut ChaCha8Rng) -> String {
     let len = 24 + 16 + 33 * rng.gen_range(1..8) + rng.gen_range(100..1800);
     let mut bytes = vec![0u8; len];
     rng.fill_bytes(&mut bytes);
-    format!("{}.box", STANDARD.encode(bytes))
+    let mut out = String::with_capacity(len.div_ceil(3) * 4 + ".box".len());
+    STANDARD.encode_string(bytes, &mut out);
+    out.push_str(".box");
+    out
 }
 
 /// A pub's public key in base64 (for `pub` announcements).
