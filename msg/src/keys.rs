@@ -268,27 +268,38 @@ fn unsigned_encoding(
     timestamp: &Number,
     sequence: u64,
 ) -> String {
-    let content = to_v8_pretty(content);
-    let mut out = String::with_capacity(content.len() + content.len() / 8 + HEAD_AND_SIGNATURE);
-    out.push_str("{\n  \"previous\": ");
+    let mut head = String::with_capacity(HEAD);
+    head.push_str("{\n  \"previous\": ");
     match state {
-        Some(s) => write_string(&mut out, &s.id.to_string()),
-        None => out.push_str("null"),
+        Some(s) => write_string(&mut head, &s.id.to_string()),
+        None => head.push_str("null"),
     }
-    out.push_str(",\n  \"sequence\": ");
-    write_number(&mut out, &Number::from(sequence));
-    out.push_str(",\n  \"author\": ");
-    write_string(&mut out, &keys.id().to_string());
-    out.push_str(",\n  \"timestamp\": ");
-    write_number(&mut out, timestamp);
-    out.push_str(",\n  \"hash\": \"sha256\",\n  \"content\": ");
+    head.push_str(",\n  \"sequence\": ");
+    write_number(&mut head, &Number::from(sequence));
+    head.push_str(",\n  \"author\": ");
+    write_string(&mut head, &keys.id().to_string());
+    head.push_str(",\n  \"timestamp\": ");
+    write_number(&mut head, timestamp);
+    head.push_str(",\n  \"hash\": \"sha256\",\n  \"content\": ");
+    let content = to_v8_pretty(content);
+    let nested_len = content.len() + 2 * memchr_count(content.as_bytes(), b'\n');
+    // Exactly the signed message's length, so the text becomes the message without a copy.
+    let mut out = String::with_capacity(head.len() + nested_len + SIGNATURE_LINE);
+    out.push_str(&head);
     push_nested(&mut out, &content);
     out.push_str("\n}");
     out
 }
 
-/// Room for everything but the content: the five other members and the signature line.
-const HEAD_AND_SIGNATURE: usize = 512;
+/// Room for the members before the content (ids, numbers and keys: about 250 bytes).
+const HEAD: usize = 320;
+/// `,\n  "signature": "<88 base64 chars>.sig.ed25519"\n}`: what follows the content.
+const SIGNATURE_LINE: usize = 121;
+
+/// How many times `byte` occurs in `bytes`.
+fn memchr_count(bytes: &[u8], byte: u8) -> usize {
+    bytes.iter().filter(|&&b| b == byte).count()
+}
 
 /// The id of a full encoding: sha256 of its "latin1" bytes (the low byte of each UTF-16 code
 /// unit), like [`crate::encode::latin1_sha256`] but without a copy of the text: ASCII runs, most of any
@@ -337,6 +348,7 @@ fn append_signature(text: &mut String, signature: &[u8; 64]) -> usize {
     text.push_str(",\n  \"signature\": \"");
     text.push_str(&refs::encode(signature));
     text.push_str(".sig.ed25519\"\n}");
+    debug_assert_eq!(text.len() - sig_at, SIGNATURE_LINE);
     sig_at
 }
 
