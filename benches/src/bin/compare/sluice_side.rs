@@ -146,18 +146,27 @@ fn to_message(entry: sluice_import::Entry) -> std::result::Result<(Message, Opti
 }
 
 /// Reads any store file sluice-import knows, validates (in parallel) and adds it in batches.
+/// As `sluice import` does, a reader thread reads and parses batch k+1 while batch k is
+/// verified and stored, so the serial parts (reading, appending) overlap the parallel ones.
 fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Result<Value> {
     let t = Instant::now();
     let db = Db::open(&args.dir).map_err(err)?;
     let mut reader = sluice_import::open(file).map_err(err)?;
-    let mut tally = Tally::default();
-    loop {
-        let chunk: Vec<_> = reader.by_ref().take(BATCH).collect();
-        if chunk.is_empty() {
-            break;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(1);
+    let read = std::thread::spawn(move || {
+        loop {
+            let chunk: Vec<_> = reader.by_ref().take(BATCH).collect();
+            if chunk.is_empty() || tx.send(parse_chunk(chunk)).is_err() {
+                return;
+            }
         }
-        add_chunk(&db, chunk, mode, &mut tally)?;
+    });
+    let mut tally = Tally::default();
+    for parsed in rx {
+        add_parsed(&db, parsed, mode, &mut tally)?;
     }
+    read.join()
+        .map_err(|_| "the reader thread panicked".to_string())?;
     drop(db);
     let total = ms(t);
     Ok(json!({
@@ -168,16 +177,19 @@ fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Resul
     }))
 }
 
-fn add_chunk(
-    db: &Db,
+/// A read entry as a message and its receive time, or why it is unusable.
+type Parsed = std::result::Result<(Message, Option<f64>), String>;
+
+fn parse_chunk(
     chunk: Vec<std::result::Result<sluice_import::Entry, sluice_import::ReadError>>,
-    mode: VerifyMode,
-    tally: &mut Tally,
-) -> Result<()> {
-    let parsed: Vec<_> = chunk
+) -> Vec<Parsed> {
+    chunk
         .into_par_iter()
         .map(|e| e.map_err(err).and_then(to_message))
-        .collect();
+        .collect()
+}
+
+fn add_parsed(db: &Db, parsed: Vec<Parsed>, mode: VerifyMode, tally: &mut Tally) -> Result<()> {
     let mut msgs = Vec::with_capacity(parsed.len());
     for p in parsed {
         match p {
