@@ -63,15 +63,18 @@ impl KeysView {
 
     /// The first offset stored under prefix `p`.
     fn offset_of(&self, p: u64) -> Option<u64> {
+        self.base_offset(p).or_else(|| self.first.get(&p).copied())
+    }
+
+    /// The first offset of prefix `p` in the loaded file's sorted run.
+    fn base_offset(&self, p: u64) -> Option<u64> {
         let bucket = self.bucket(p);
         let run = match (self.starts.get(bucket), self.starts.get(bucket + 1)) {
             (Some(&lo), Some(&hi)) => &self.base[lo..hi],
             _ => &self.base[..],
         };
-        match run.binary_search_by_key(&p, |&(q, _)| q) {
-            Ok(i) => Some(run[i].1),
-            Err(_) => self.first.get(&p).copied(),
-        }
+        let i = run.binary_search_by_key(&p, |&(q, _)| q).ok()?;
+        Some(run[i].1)
     }
 
     /// The bucket of prefix `p` in `starts`.
@@ -96,12 +99,13 @@ impl KeysView {
     }
 
     fn insert(&mut self, p: u64, offset: u64) {
-        match self.offset_of(p) {
-            Some(existing) if existing != offset => self.extra.push((p, offset)),
-            Some(_) => {}
-            None => {
-                self.first.insert(p, offset);
-            }
+        let existing = match self.base_offset(p) {
+            Some(existing) => existing,
+            // One hash lookup: `first` holds the prefix already, or takes it now.
+            None => *self.first.entry(p).or_insert(offset),
+        };
+        if existing != offset {
+            self.extra.push((p, offset));
         }
     }
 
