@@ -382,14 +382,27 @@ impl Session {
                 return Ok(());
             }
             let next = match self.once {
-                true => tokio::time::timeout(ONCE_QUIET, source.next()).await,
-                false => Ok(source.next().await),
+                true => tokio::time::timeout(ONCE_QUIET, source.next_json_bytes()).await,
+                false => Ok(source.next_json_bytes().await),
             };
             match next {
                 Err(_) | Ok(None) => return Ok(()),
-                Ok(Some(item)) => self.on_item(item?).await?,
+                Ok(Some(bytes)) => self.on_bytes(&bytes?).await?,
             }
         }
+    }
+
+    /// An item as the peer sent it. A message (an object whose first member is `previous`,
+    /// as in every valid message) goes to the tree-free parser; anything else is parsed as
+    /// JSON and read as a clock (or refused).
+    async fn on_bytes(&self, bytes: &[u8]) -> Result<()> {
+        if bytes.trim_ascii_start().starts_with(b"{\"previous\"") {
+            let msg = Message::parse(bytes)
+                .map_err(|e| Error::Misbehaved(format!("sent a malformed message: {e}")))?;
+            return self.on_msg(msg).await;
+        }
+        let item = serde_json::from_slice(bytes).map_err(|_| garbage("a body that is not JSON"))?;
+        self.on_item(item).await
     }
 
     async fn on_item(&self, item: Value) -> Result<()> {
@@ -473,6 +486,11 @@ impl Session {
     async fn on_message(&self, value: Value) -> Result<()> {
         let msg = Message::from_value(value)
             .map_err(|e| Error::Misbehaved(format!("sent a malformed message: {e}")))?;
+        self.on_msg(msg).await
+    }
+
+    /// A parsed message from the peer: checked against what we asked for, then ingested.
+    async fn on_msg(&self, msg: Message) -> Result<()> {
         let (feed, seq) = (msg.author(), msg.sequence());
         {
             let mut st = lock(&self.state);
