@@ -174,6 +174,8 @@ impl<V: View + 'static> AnySlot for Slot<V> {
     fn reset(&self) {
         let old = std::mem::replace(&mut *self.write(), (self.make)());
         self.since.store(0, Ordering::Release);
+        // The file no longer holds this state: the next persist writes it whatever `since`.
+        self.persisted.store(NEVER, Ordering::Release);
         // Freeing a large view takes a few milliseconds: do it beside the rebuild that follows.
         rayon::spawn(move || drop(old));
     }
