@@ -337,7 +337,7 @@ fn next_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 /// A line break and `depth` levels of two-space indentation.
-fn push_newline(out: &mut String, depth: usize) {
+pub(crate) fn push_newline(out: &mut String, depth: usize) {
     out.push('\n');
     let mut n = depth * 2;
     while n > 0 {

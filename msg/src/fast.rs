@@ -11,7 +11,8 @@
 //! check that whatever it accepts equals the tree path's message.
 
 use crate::encode::{
-    compact_from_pretty, is_index_key, latin1_sha256, next_special, utf16_len, write_string,
+    compact_from_pretty, is_index_key, latin1_sha256, next_special, push_newline, utf16_len,
+    write_string,
 };
 use crate::message::{Head, MAX_MESSAGE_UNITS, Message, SIG_KEY, SIG_SUFFIX, is_encrypted_string};
 use crate::refs::{self, FeedId, MsgId};
@@ -20,8 +21,6 @@ use crate::refs::{self, FeedId, MsgId};
 const MAX_DEPTH: usize = 100;
 /// Objects with more members are left to the tree path (duplicate checks are pairwise).
 const MAX_KEYS: usize = 64;
-/// Indentation is copied from here, a slice at a time.
-const SPACES: &str = "                                                                ";
 
 /// Parses a message value from JSON text, or `None` (see the module docs).
 pub(crate) fn parse_value(text: &[u8]) -> Option<Message> {
@@ -312,16 +311,9 @@ impl<'t> Parser<'t> {
         depth: usize,
         mut want_type: Option<&mut Option<String>>,
     ) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        self.ws();
-        if self.eat_if(b'}') {
-            out.push_str("{}");
+        if self.open(out, depth, *b"{}")? {
             return Some(());
         }
-        out.push('{');
         let base = self.keys.len();
         loop {
             let key = self.key()?;
@@ -333,7 +325,7 @@ impl<'t> Parser<'t> {
                 return None;
             }
             self.keys.push(span);
-            newline(out, depth + 1);
+            push_newline(out, depth + 1);
             out.push('"');
             out.push_str(key);
             out.push_str("\": ");
@@ -350,43 +342,57 @@ impl<'t> Parser<'t> {
                         .filter(|_| out[start..].starts_with('"'))?,
                 );
             }
-            self.ws();
-            if self.eat_if(b'}') {
+            if self.after_item(out, b'}')? {
                 break;
             }
-            self.eat(b',')?;
-            out.push(',');
-            self.ws();
         }
         self.keys.truncate(base);
-        newline(out, depth);
+        push_newline(out, depth);
         out.push('}');
         Some(())
     }
 
-    fn array(&mut self, out: &mut String, depth: usize) -> Option<()> {
+    /// The opening byte of an object or array at nesting `depth`, written: `Some(true)` when
+    /// the container is empty (then written whole), `Some(false)` when items follow.
+    fn open(&mut self, out: &mut String, depth: usize, [open, close]: [u8; 2]) -> Option<bool> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.eat(b'[')?;
+        self.eat(open)?;
         self.ws();
-        if self.eat_if(b']') {
-            out.push_str("[]");
+        out.push(char::from(open));
+        let empty = self.eat_if(close);
+        if empty {
+            out.push(char::from(close));
+        }
+        Some(empty)
+    }
+
+    /// What follows an item of an object or array: `Some(true)` at its closing byte,
+    /// `Some(false)` after a comma (written), `None` on anything else.
+    fn after_item(&mut self, out: &mut String, close: u8) -> Option<bool> {
+        self.ws();
+        if self.eat_if(close) {
+            return Some(true);
+        }
+        self.eat(b',')?;
+        out.push(',');
+        self.ws();
+        Some(false)
+    }
+
+    fn array(&mut self, out: &mut String, depth: usize) -> Option<()> {
+        if self.open(out, depth, *b"[]")? {
             return Some(());
         }
-        out.push('[');
         loop {
-            newline(out, depth + 1);
+            push_newline(out, depth + 1);
             self.value(out, depth + 1)?;
-            self.ws();
-            if self.eat_if(b']') {
+            if self.after_item(out, b']')? {
                 break;
             }
-            self.eat(b',')?;
-            out.push(',');
-            self.ws();
         }
-        newline(out, depth);
+        push_newline(out, depth);
         out.push(']');
         Some(())
     }
@@ -531,16 +537,6 @@ impl<'t> Parser<'t> {
         let start = self.pos;
         self.digits();
         (self.pos > start).then_some(())
-    }
-}
-
-fn newline(out: &mut String, depth: usize) {
-    out.push('\n');
-    let mut n = depth * 2;
-    while n > 0 {
-        let step = n.min(SPACES.len());
-        out.push_str(&SPACES[..step]);
-        n -= step;
     }
 }
 
