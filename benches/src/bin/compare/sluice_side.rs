@@ -15,7 +15,14 @@ use crate::child::Memory;
 use crate::rawlog::{self, RawLogParams};
 
 /// Messages handed to one `Db::add_batch` call during import and migration.
-const BATCH: usize = 10_000;
+/// Messages per `add_batch` call, as `sluice import` uses them: full verification in batches
+/// of 4,096, `chain` in batches of 16,384 (one signature per feed per batch is checked there).
+fn batch_size(mode: VerifyMode) -> usize {
+    match mode {
+        VerifyMode::Full => 4_096,
+        VerifyMode::Chain => 16_384,
+    }
+}
 
 /// Arguments of `compare phase NAME …` (the runner passes them).
 #[derive(Debug, Args)]
@@ -153,9 +160,10 @@ fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Resul
     let db = Db::open(&args.dir).map_err(err)?;
     let mut reader = sluice_import::open(file).map_err(err)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(1);
+    let batch = batch_size(mode);
     let read = std::thread::spawn(move || {
         loop {
-            let chunk: Vec<_> = reader.by_ref().take(BATCH).collect();
+            let chunk: Vec<_> = reader.by_ref().take(batch).collect();
             if chunk.is_empty() || tx.send(parse_chunk(chunk)).is_err() {
                 return;
             }
