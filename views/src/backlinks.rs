@@ -308,11 +308,12 @@ impl View for Backlinks {
                 return Err(ViewDataError(format!("unknown ref kind {kind}")));
             }
             let target = Target(kind, bytes);
-            if fresh.heads.contains_key(&target) {
+            let Entry::Vacant(head) = fresh.heads.entry(target) else {
                 return Err(ViewDataError("a target is listed twice".into()));
-            }
-            for link in decode_links(&mut r, fresh.paths.len())? {
-                fresh.push_link(target, link);
+            };
+            // A target's links are stored together: chain them in place, one map insert.
+            if let Some(ends) = decode_links(&mut r, fresh.paths.len(), &mut fresh.chain)? {
+                head.insert(ends);
             }
         }
         r.finish()?;
@@ -325,19 +326,31 @@ impl View for Backlinks {
     }
 }
 
-fn decode_links(r: &mut Reader<'_>, paths: usize) -> Result<Vec<Link>, ViewDataError> {
+/// Appends one target's links to `chain`, chained to each other; their first and last index,
+/// or `None` when there are none.
+fn decode_links(
+    r: &mut Reader<'_>,
+    paths: usize,
+    chain: &mut Vec<Chained>,
+) -> Result<Option<(u32, u32)>, ViewDataError> {
     let n = r.len(2)?;
-    let mut links = Vec::with_capacity(n);
+    let first = u32::try_from(chain.len()).expect("fewer than 2^32 links");
+    u32::try_from(chain.len() + n).expect("fewer than 2^32 links");
+    chain.reserve(n);
     let mut last = 0u64;
-    for _ in 0..n {
+    for k in 0..n {
         let path = r.index(paths)?;
         let offset = last
             .checked_add(r.var()?)
             .ok_or_else(|| ViewDataError("offset overflows".into()))?;
-        links.push(Link { path, offset });
+        let next = if k + 1 < n { first + k as u32 + 1 } else { END };
+        chain.push(Chained {
+            link: Link { path, offset },
+            next,
+        });
         last = offset;
     }
-    Ok(links)
+    Ok((n > 0).then(|| (first, first + n as u32 - 1)))
 }
 
 #[cfg(test)]
