@@ -3,21 +3,36 @@
 #[path = "support/fuzz_roundtrip.rs"]
 mod fuzz_roundtrip;
 
-#[test]
-fn fuzz_body_holds_on_dataset_messages_and_mutations() {
+/// The dataset's messages as JSON text (compact, and pretty when asked).
+fn dataset_texts(pretty: bool) -> Vec<Vec<u8>> {
     let path = sluice_tests::data_dir().join("validation/data.json");
     let cases: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut out = Vec::new();
     for case in &cases {
-        let text = serde_json::to_vec(&case["message"]).unwrap();
-        fuzz_roundtrip::roundtrip(&text);
-        // Truncations and single-byte flips.
-        for cut in (0..text.len()).step_by(97) {
-            fuzz_roundtrip::roundtrip(&text[..cut]);
-            let mut flipped = text.clone();
-            flipped[cut] ^= 0x01;
-            fuzz_roundtrip::roundtrip(&flipped);
+        out.push(serde_json::to_vec(&case["message"]).unwrap());
+        if pretty {
+            out.push(serde_json::to_vec_pretty(&case["message"]).unwrap());
         }
+    }
+    out
+}
+
+/// Runs `body` on `text`, on truncations of it and on single-byte flips, every `step` bytes.
+fn with_mutations(text: &[u8], step: usize, body: impl Fn(&[u8])) {
+    body(text);
+    for cut in (0..text.len()).step_by(step) {
+        body(&text[..cut]);
+        let mut flipped = text.to_vec();
+        flipped[cut] ^= 0x01;
+        body(&flipped);
+    }
+}
+
+#[test]
+fn fuzz_body_holds_on_dataset_messages_and_mutations() {
+    for text in dataset_texts(false) {
+        with_mutations(&text, 97, fuzz_roundtrip::roundtrip);
     }
     fuzz_roundtrip::roundtrip(br#"{"1e2":1e400,"x":[-0,1e-7,"\u0000\ud83d\ude00"]}"#);
 }
@@ -29,21 +44,8 @@ mod fuzz_fast;
 /// content that exercises each thing the tree-free path copies, rewrites or gives up on.
 #[test]
 fn fast_path_agrees_with_tree_path() {
-    let path = sluice_tests::data_dir().join("validation/data.json");
-    let cases: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    for case in &cases {
-        let compact = serde_json::to_vec(&case["message"]).unwrap();
-        let pretty = serde_json::to_vec_pretty(&case["message"]).unwrap();
-        for text in [&compact, &pretty] {
-            fuzz_fast::fast_vs_tree(text);
-            for cut in (0..text.len()).step_by(53) {
-                fuzz_fast::fast_vs_tree(&text[..cut]);
-                let mut flipped = text.clone();
-                flipped[cut] ^= 0x01;
-                fuzz_fast::fast_vs_tree(&flipped);
-            }
-        }
+    for text in dataset_texts(true) {
+        with_mutations(&text, 53, fuzz_fast::fast_vs_tree);
     }
     let contents: &[&str] = &[
         r#"{"type":"post","text":"plain"}"#,
