@@ -54,18 +54,21 @@ fn is_special(b: u8) -> bool {
 /// The position of the first byte at or after `from` that needs escaping. Scans 16 bytes at a
 /// time without branching inside a block (the compiler vectorises it): most strings have none.
 pub(crate) fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
+    next_byte(bytes, from, is_special)
+}
+
+/// The position of the first byte at or after `from` for which `hit` holds, 16 bytes at a
+/// time without branching inside a block (the compiler vectorises it).
+fn next_byte(bytes: &[u8], from: usize, hit: impl Fn(u8) -> bool) -> Option<usize> {
     const BLOCK: usize = 16;
     let mut i = from;
     while let Some(block) = bytes.get(i..i + BLOCK) {
-        if block.iter().fold(false, |any, &b| any | is_special(b)) {
+        if block.iter().fold(false, |any, &b| any | hit(b)) {
             break;
         }
         i += BLOCK;
     }
-    bytes[i..]
-        .iter()
-        .position(|&b| is_special(b))
-        .map(|p| p + i)
+    bytes.get(i..)?.iter().position(|&b| hit(b)).map(|p| p + i)
 }
 
 /// Appends the escape sequence of a byte for which [`is_special`] holds.
@@ -240,16 +243,7 @@ fn key_end(line: &str) -> Option<usize> {
     if bytes.first() != Some(&b'"') {
         return None;
     }
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate().skip(1) {
-        match (escaped, b) {
-            (true, _) => escaped = false,
-            (false, b'\\') => escaped = true,
-            (false, b'"') => return Some(i + 1),
-            _ => {}
-        }
-    }
-    None
+    string_end(bytes, 1)
 }
 
 /// The pretty encoding (`JSON.stringify(v, null, 2)`) of a value given as its V8 compact text
@@ -270,7 +264,7 @@ pub fn pretty_from_compact_into(compact: &str, out: &mut String) {
     while i < b.len() {
         match b[i] {
             b'"' => {
-                let end = string_end(b, i + 1);
+                let end = string_end(b, i + 1).unwrap_or(b.len());
                 out.push_str(&compact[i..end]);
                 i = end;
                 continue;
@@ -310,30 +304,17 @@ pub fn pretty_from_compact_into(compact: &str, out: &mut String) {
     }
 }
 
-/// The position just after the closing quote of the string whose text starts at `from`.
-fn string_end(b: &[u8], from: usize) -> usize {
+/// The position just after the closing quote of the string whose text starts at `from`
+/// (escapes skipped), or `None` when it is not closed.
+fn string_end(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     loop {
-        match next_quote_or_backslash(b, i) {
-            Some(j) if b[j] == b'\\' => i = j + 2,
-            Some(j) => return j + 1,
-            None => return b.len(),
+        let j = next_byte(b, i, |c| c == b'"' || c == b'\\')?;
+        if b[j] == b'"' {
+            return Some(j + 1);
         }
+        i = j + 2;
     }
-}
-
-/// The first `"` or `\` at or after `from` (16 bytes at a time, like [`next_special`]).
-fn next_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    const BLOCK: usize = 16;
-    let hit = |b: u8| b == b'"' || b == b'\\';
-    let mut i = from;
-    while let Some(block) = bytes.get(i..i + BLOCK) {
-        if block.iter().fold(false, |any, &b| any | hit(b)) {
-            break;
-        }
-        i += BLOCK;
-    }
-    bytes.get(i..)?.iter().position(|&b| hit(b)).map(|p| p + i)
 }
 
 /// A line break and `depth` levels of two-space indentation.

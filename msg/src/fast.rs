@@ -641,10 +641,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn escapes_and_numbers_take_the_fast_path_and_match() {
+    /// A message value around `content`, with a valid author and signature format.
+    fn with_content(content: &str) -> String {
         let head = r#"{"previous":null,"author":"@FCX/tsDLpubCPKKfIrw4gc+SQkHcaD17s7GI6i/ziWY=.ed25519","sequence":1,"timestamp":1.50,"hash":"sha256","content":"#;
         let sig = format!(r#","signature":"{}==.sig.ed25519"}}"#, "A".repeat(86));
+        format!("{head}{content}{sig}")
+    }
+
+    #[test]
+    fn escapes_and_numbers_take_the_fast_path_and_match() {
         let contents = [
             r#"{"type":"post","t":"\u00e9\ud83d\ude00 \/ \n \u0001"}"#,
             r#"{"type":"post","n":[1.0,-0,1e21,12345678901234567890,1E-7]}"#,
@@ -652,7 +657,7 @@ mod tests {
             r#""QUJD.box.anything""#,
         ];
         for content in contents {
-            let text = format!("{head}{content}{sig}");
+            let text = with_content(content);
             let fast = parse_value(text.as_bytes()).expect("fast path");
             let value: serde_json::Value = serde_json::from_str(&text).unwrap();
             let tree = Message::from_value(value).unwrap();
@@ -666,8 +671,6 @@ mod tests {
 
     #[test]
     fn gives_up_on_what_the_tree_path_must_decide() {
-        let head = r#"{"previous":null,"author":"@FCX/tsDLpubCPKKfIrw4gc+SQkHcaD17s7GI6i/ziWY=.ed25519","sequence":1,"timestamp":1,"hash":"sha256","content":"#;
-        let sig = format!(r#","signature":"{}==.sig.ed25519"}}"#, "A".repeat(86));
         let contents = [
             r#"{"type":"post","1":2}"#,
             r#"{"type":"post","a":1,"a":2}"#,
@@ -677,7 +680,7 @@ mod tests {
             r#"{"type":"post","k\u0065y":1}"#,
         ];
         for content in contents {
-            let text = format!("{head}{content}{sig}");
+            let text = with_content(content);
             assert!(parse_value(text.as_bytes()).is_none(), "{content}");
         }
     }
