@@ -1,5 +1,6 @@
 //! CPU time (user + sys, from `/proc/self/stat`) of each ingest stage on the medium fixture:
-//! parse, the raw `verify_batch` bound, `validate_batch` full/chain, `Db::add_batch`
+//! parse, the raw `verify_batch` bound (ed25519-dalek's and sluice-msg's `batch_verifies`),
+//! `validate_batch` full/chain, `Db::add_batch`
 //! full/chain, and a rebuild of every view (`Db::reindex(&[])`, three times, after the chain
 //! ingest). CPU time depends less on what else the shared machine runs than wall time; both
 //! are printed, with the load average before and after.
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
-use sluice_msg::{Message, VerifyMode, validate_batch};
+use sluice_msg::{FeedId, Message, VerifyMode, batch_verifies, validate_batch};
 use sluice_views::Db;
 
 /// This process's user + system CPU time in seconds.
@@ -77,6 +78,22 @@ fn raw_bound(msgs: &[Message]) {
                     let s: Vec<Signature> = c.iter().map(|&i| sigs[i]).collect();
                     let k: Vec<VerifyingKey> = c.iter().map(|&i| keys[i]).collect();
                     ed25519_dalek::verify_batch(&p, &s, &k).is_ok()
+                })
+        });
+    }
+    // sluice-msg's own batch equation (terms of one key gathered), with its per-signature checks.
+    let authors: Vec<FeedId> = msgs.iter().map(Message::author).collect();
+    let raw_sigs: Vec<[u8; 64]> = msgs.iter().map(|m| *m.signature()).collect();
+    for size in [64, 1024] {
+        stage(&format!("batch_verifies raw /{size}"), msgs.len(), || {
+            (0..msgs.len())
+                .collect::<Vec<_>>()
+                .par_chunks(size)
+                .all(|c| {
+                    let a: Vec<FeedId> = c.iter().map(|&i| authors[i]).collect();
+                    let p: Vec<&[u8]> = c.iter().map(|&i| payloads[i].as_slice()).collect();
+                    let s: Vec<[u8; 64]> = c.iter().map(|&i| raw_sigs[i]).collect();
+                    batch_verifies(&a, &p, &s)
                 })
         });
     }

@@ -21,3 +21,4 @@ pub use keys::{KeyError, Keys, create};
 pub use message::{MAX_MESSAGE_UNITS, Message};
 pub use refs::{BlobId, FeedId, MsgId, Ref, RefError};
 pub use validate::{FeedState, HmacKey, check_chain, check_signature, validate, validate_ooo};
+pub use verify::batch_verifies;
