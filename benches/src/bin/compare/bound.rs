@@ -10,10 +10,10 @@
 use std::time::Instant;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use sluice_msg::FeedId;
 use rand::{RngCore, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
+use sluice_msg::FeedId;
 
 /// Signatures per ed25519-dalek `verify_batch` call (a batch of one feed's messages is of this order).
 const BATCH: usize = 64;
