@@ -269,7 +269,11 @@ mod tests {
         not_a_point[0] = 2;
         bytes[..32].copy_from_slice(&not_a_point);
         sigs[3] = Signature::from_bytes(&bytes);
-        assert!(CompressedEdwardsY(*sigs[3].r_bytes()).decompress().is_none());
+        assert!(
+            CompressedEdwardsY(*sigs[3].r_bytes())
+                .decompress()
+                .is_none()
+        );
         assert!(!batch(&keys, &payloads, &sigs));
     }
 
