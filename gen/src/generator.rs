@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use rand::Rng;
 use rayon::prelude::*;
-use sluice_msg::{FeedState, Keys, Message, create};
+use sluice_msg::{FeedId, FeedState, Keys, Message, create_with_signer};
 
 use crate::GenOptions;
 use crate::authors::AuthorSampler;
@@ -17,6 +17,7 @@ use crate::content::{Kind, Plan, World, plan};
 use crate::error::GenError;
 use crate::memory::{Effect, Id, Memory};
 use crate::seed::Master;
+use crate::signer::{NonceCursor, SequentialSigner};
 
 /// Smallest and largest wave (messages planned against the same memory).
 const WAVE_MIN: u64 = 64;
@@ -63,9 +64,13 @@ pub struct Generator {
     opts: GenOptions,
     master: Master,
     keys: Vec<Keys>,
+    /// Each author's signer (seed-derived sequential nonces, see `signer`).
+    signers: Vec<SequentialSigner>,
     feeds: Vec<String>,
     sampler: AuthorSampler,
     states: Vec<Option<FeedState>>,
+    /// Each author's nonce point at its latest message.
+    nonces: Vec<NonceCursor>,
     memory: Memory,
     next: u64,
     wave: u64,
@@ -87,9 +92,10 @@ impl Generator {
             });
         }
         let master = Master::new(&opts.seed);
-        let keys: Vec<Keys> = (0..opts.authors)
-            .map(|i| Keys::from_seed(master.author_seed(i)))
-            .collect();
+        let seeds: Vec<[u8; 32]> = (0..opts.authors).map(|i| master.author_seed(i)).collect();
+        let keys: Vec<Keys> = seeds.iter().map(|s| Keys::from_seed(*s)).collect();
+        let signers: Vec<SequentialSigner> = seeds.iter().map(SequentialSigner::new).collect();
+        let nonces = signers.iter().map(SequentialSigner::start).collect();
         let feeds = keys.iter().map(|k| k.id().to_string()).collect();
         let sampler = AuthorSampler::new(opts.authors, &mut master.weights_rng());
         let wave = (opts.messages / WAVES_WANTED).clamp(WAVE_MIN, WAVE_MAX);
@@ -98,9 +104,11 @@ impl Generator {
             opts,
             master,
             keys,
+            signers,
             feeds,
             sampler,
             states,
+            nonces,
             memory: Memory::new(),
             next: 0,
             wave,
@@ -119,7 +127,10 @@ impl Generator {
             return Ok(None);
         }
         let pending = self.plan_wave(self.next..end);
-        let signed = self.sign_wave(pending)?;
+        let (signed, nonces) = self.sign_wave(pending)?;
+        for (author, cursor) in nonces {
+            self.nonces[author as usize] = cursor;
+        }
         self.next = end;
         Ok(Some(self.remember(signed)))
     }
@@ -146,10 +157,11 @@ impl Generator {
             .collect()
     }
 
-    /// Signs each author's run of the wave on its own thread; returns messages in wave order.
-    fn sign_wave(&self, pending: Vec<Pending>) -> Result<Vec<(Generated, Effect)>, GenError> {
+    /// Signs each author's run of the wave on its own thread; returns messages in wave order
+    /// and the authors' nonce cursors after the wave.
+    fn sign_wave(&self, pending: Vec<Pending>) -> Result<SignedWave, GenError> {
         let len = pending.len();
-        let signed: Vec<Vec<(u64, Generated, Effect)>> = runs_longest_first(pending)
+        let runs: Vec<SignedRun> = runs_longest_first(pending)
             .into_par_iter()
             // One task per run: the few long runs (the main feed's) start first and the short
             // ones fill the gaps, so no core waits at the end of the wave.
@@ -157,23 +169,27 @@ impl Generator {
             .map(|(author, run)| self.sign_run(author, run))
             .collect::<Result<_, _>>()?;
         let mut slots: Vec<Option<(Generated, Effect)>> = (0..len).map(|_| None).collect();
-        for (index, generated, effect) in signed.into_iter().flatten() {
-            slots[usize::try_from(index - self.next).expect("wave fits memory")] =
-                Some((generated, effect));
+        let mut nonces = Vec::with_capacity(runs.len());
+        for (signed, nonce) in runs {
+            for (index, generated, effect) in signed {
+                slots[usize::try_from(index - self.next).expect("wave fits memory")] =
+                    Some((generated, effect));
+            }
+            nonces.push(nonce);
         }
-        Ok(slots
+        let messages = slots
             .into_iter()
             .map(|s| s.expect("every message of the wave is signed"))
-            .collect())
+            .collect();
+        Ok((messages, nonces))
     }
 
-    /// Signs one author's messages of a wave, chained on the feed's latest state.
-    fn sign_run(
-        &self,
-        author: u32,
-        run: Vec<Pending>,
-    ) -> Result<Vec<(u64, Generated, Effect)>, GenError> {
-        let keys = &self.keys[author as usize];
+    /// Signs one author's messages of a wave, chained on the feed's latest state; returns
+    /// them with the author's nonce cursor after the run.
+    fn sign_run(&self, author: u32, run: Vec<Pending>) -> Result<SignedRun, GenError> {
+        let signer = &self.signers[author as usize];
+        let feed = FeedId(signer.public());
+        let mut cursor = self.nonces[author as usize];
         let mut state = self.states[author as usize];
         let mut out = Vec::with_capacity(run.len());
         for Pending {
@@ -182,26 +198,24 @@ impl Generator {
             plan,
         } in run
         {
-            #[expect(
-                clippy::cast_precision_loss,
-                reason = "ms timestamps are far below 2^53"
-            )]
-            let message = create(keys, state.as_ref(), plan.content, timestamp as f64, None)
-                .map_err(|source| GenError::Sign { index, source })?;
+            let sequence = state.map_or(1, |s| s.sequence + 1);
+            let sign = |payload: &[u8]| signer.sign(&mut cursor, sequence, payload);
+            let claimed = claimed_timestamp(timestamp);
+            let message =
+                create_with_signer(&feed, state.as_ref(), plan.content, claimed, None, sign)
+                    .map_err(|source| GenError::Sign { index, source })?;
             state = Some(FeedState::of(&message));
             let received = self.opts.start_timestamp + (index + 1) * self.opts.interval_ms;
-            out.push((
-                index,
-                Generated {
-                    message,
-                    received,
-                    kind: plan.kind,
-                    author,
-                },
-                plan.effect,
-            ));
+            let kind = plan.kind;
+            let generated = Generated {
+                message,
+                received,
+                kind,
+                author,
+            };
+            out.push((index, generated, plan.effect));
         }
-        Ok(out)
+        Ok((out, (author, cursor)))
     }
 
     /// Updates feed states and memory with a signed wave, in order; returns its messages.
@@ -219,6 +233,20 @@ impl Generator {
             .collect()
     }
 }
+
+/// A claimed timestamp (ms) as the JSON number a message carries.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "ms timestamps are far below 2^53"
+)]
+fn claimed_timestamp(ms: u64) -> f64 {
+    ms as f64
+}
+
+/// A signed wave in order, with the nonce cursor of each author that wrote in it.
+type SignedWave = (Vec<(Generated, Effect)>, Vec<(u32, NonceCursor)>);
+/// One author's signed run (wave index, message, effect) and its nonce cursor after it.
+type SignedRun = (Vec<(u64, Generated, Effect)>, (u32, NonceCursor));
 
 /// The wave's messages grouped by author (each run in wave order), longest run first; ties
 /// in author order, so the grouping does not depend on anything but the plan.

@@ -12,6 +12,7 @@ mod generator;
 mod memory;
 mod output;
 mod seed;
+mod signer;
 mod text;
 
 pub use content::{Kind, MIX};

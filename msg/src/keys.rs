@@ -201,13 +201,30 @@ pub fn create(
     timestamp: f64,
     hmac: Option<&HmacKey>,
 ) -> Result<Message, ValidationError> {
+    let sign = |payload: &[u8]| keys.sign(payload);
+    create_with_signer(&keys.id(), state, content, timestamp, hmac, sign)
+}
+
+/// [`create`] for a caller that signs by itself: `sign` gets the bytes to sign (the encoding,
+/// or its HMAC when `hmac` is set) and returns the ed25519 signature of `author`'s key.
+///
+/// It is called once, before anything else is computed from the signature. A signature that
+/// does not verify makes a message that validation refuses; nothing here checks it.
+pub fn create_with_signer(
+    author: &FeedId,
+    state: Option<&FeedState>,
+    content: Value,
+    timestamp: f64,
+    hmac: Option<&HmacKey>,
+    sign: impl FnOnce(&[u8]) -> [u8; 64],
+) -> Result<Message, ValidationError> {
     check_new_content(&content)?;
     let timestamp = timestamp_number(timestamp)?;
     let sequence = state.map_or(1, |s| s.sequence + 1);
-    let mut text = unsigned_encoding(keys, state, &content, &timestamp, sequence);
+    let mut text = unsigned_encoding(author, state, &content, &timestamp, sequence);
     let signature = match hmac {
-        None => keys.sign(text.as_bytes()),
-        Some(_) => keys.sign(&verify::signed_payload(text.clone().into_bytes(), hmac)),
+        None => sign(text.as_bytes()),
+        Some(_) => sign(&verify::signed_payload(text.clone().into_bytes(), hmac)),
     };
     let sig_at = append_signature(&mut text, &signature);
     let Some(content_type) = accepted_content_type(&content, &text, sequence) else {
@@ -215,7 +232,7 @@ pub fn create(
     };
     let head = Head {
         id: message_id(&text),
-        author: keys.id(),
+        author: *author,
         sequence,
         previous: state.map(|s| s.id),
         timestamp: timestamp.as_f64().expect("a JSON number is a double"),
@@ -262,7 +279,7 @@ fn check_new_content(content: &Value) -> Result<(), ValidationError> {
 /// V8's `JSON.stringify(value, null, 2)` of the new value without its signature, keys in
 /// ssb-validate's `create` order: previous, sequence, author, timestamp, hash, content.
 fn unsigned_encoding(
-    keys: &Keys,
+    author: &FeedId,
     state: Option<&FeedState>,
     content: &Value,
     timestamp: &Number,
@@ -277,7 +294,7 @@ fn unsigned_encoding(
     head.push_str(",\n  \"sequence\": ");
     write_number(&mut head, &Number::from(sequence));
     head.push_str(",\n  \"author\": ");
-    write_string(&mut head, &keys.id().to_string());
+    write_string(&mut head, &author.to_string());
     head.push_str(",\n  \"timestamp\": ");
     write_number(&mut head, timestamp);
     head.push_str(",\n  \"hash\": \"sha256\",\n  \"content\": ");
@@ -458,6 +475,32 @@ mod tests {
         ] {
             assert_eq!(message_id(text).0, latin1_sha256(text), "{text}");
         }
+    }
+
+    #[test]
+    fn create_is_create_with_the_keys_signer() {
+        let keys = Keys::from_seed([7; 32]);
+        let content = json!({"type": "post", "text": "seam"});
+        let made = create(&keys, None, content.clone(), 2.0, None).expect("valid");
+        let mut seen = Vec::new();
+        let sign = |payload: &[u8]| {
+            seen = payload.to_vec();
+            keys.sign(payload)
+        };
+        let seamed =
+            create_with_signer(&keys.id(), None, content.clone(), 2.0, None, sign).expect("valid");
+        assert_eq!(seamed.encoded(), made.encoded());
+        assert_eq!(
+            seen,
+            made.signing_bytes(),
+            "the signer gets the signed encoding"
+        );
+        let forged = create_with_signer(&keys.id(), None, content, 2.0, None, |_| [0; 64])
+            .expect("well formed");
+        assert!(
+            crate::validate(None, &forged, None).is_err(),
+            "a bad signer is caught"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod verify;
 
 pub use batch::{VerifyMode, validate_batch};
 pub use error::ValidationError;
-pub use keys::{KeyError, Keys, create};
+pub use keys::{KeyError, Keys, create, create_with_signer};
 pub use message::{MAX_MESSAGE_UNITS, Message};
 pub use refs::{BlobId, FeedId, MsgId, Ref, RefError};
 pub use validate::{FeedState, HmacKey, check_chain, check_signature, validate, validate_ooo};
