@@ -36,6 +36,8 @@ fn batch_size(n: usize) -> usize {
 }
 
 type Verdict = Result<(), ValidationError>;
+/// A feed's verdicts in sequence order: `(index in the batch, verdict)`.
+type FeedVerdicts = Vec<(usize, Verdict)>;
 
 /// Validates `msgs`; result `i` is for `msgs[i]`. Messages of one feed may come in any order:
 /// they are chained in sequence order from `state(author)`. A message whose predecessor is
@@ -55,16 +57,13 @@ pub fn validate_batch(
         )),
         VerifyMode::Chain => None,
     };
-    let per_feed: Vec<Vec<(usize, Verdict)>> = feeds
-        .par_iter()
-        .map(|(author, idx)| {
-            let start = state(author);
-            match &sigs {
-                Some(sigs) => walk(msgs, idx, start, |i| clone_verdict(&sigs[i])),
-                None => chain_feed(msgs, idx, start, hmac),
-            }
-        })
-        .collect();
+    let per_feed: Vec<Vec<(usize, Verdict)>> = match &sigs {
+        Some(sigs) => feeds
+            .par_iter()
+            .map(|(author, idx)| walk(msgs, idx, state(author), |i| clone_verdict(&sigs[i])))
+            .collect(),
+        None => chain_feeds(msgs, &feeds, &state, hmac),
+    };
     scatter(msgs.len(), per_feed)
 }
 
@@ -120,26 +119,60 @@ fn walk(
     out
 }
 
-/// `Chain` mode for one feed: links first, then the newest linked message's signature.
-fn chain_feed(
+/// `Chain` mode: each feed's links first, then the signatures of every feed's newest linked
+/// message in one batched pass; a feed whose newest signature fails has all of its signatures
+/// verified.
+fn chain_feeds(
     msgs: &[Message],
-    idx: &[usize],
-    start: Option<FeedState>,
+    feeds: &[(FeedId, Vec<usize>)],
+    state: &(impl Fn(&FeedId) -> Option<FeedState> + Sync),
     hmac: Option<&HmacKey>,
-) -> Vec<(usize, Verdict)> {
-    let linked = walk(msgs, idx, start, |_| Ok(()));
-    let newest = linked
+) -> Vec<Vec<(usize, Verdict)>> {
+    let linked: Vec<(Option<FeedState>, FeedVerdicts)> = feeds
+        .par_iter()
+        .map(|(author, idx)| {
+            let start = state(author);
+            let verdicts = walk(msgs, idx, start, |_| Ok(()));
+            (start, verdicts)
+        })
+        .collect();
+    let newest: Vec<usize> = linked
+        .iter()
+        .filter_map(|(_, verdicts)| newest_linked(verdicts))
+        .collect();
+    let newest_ok: HashMap<usize, bool> = newest
+        .iter()
+        .copied()
+        .zip(
+            verify_signatures(msgs, &newest, hmac)
+                .iter()
+                .map(Result::is_ok),
+        )
+        .collect();
+    feeds
+        .par_iter()
+        .zip(linked)
+        .map(|((_, idx), (start, verdicts))| {
+            match newest_linked(&verdicts).map(|i| newest_ok[&i]) {
+                None | Some(true) => verdicts,
+                Some(false) => {
+                    let sigs = verify_signatures(msgs, idx, hmac);
+                    let by_index: HashMap<usize, &Verdict> =
+                        idx.iter().copied().zip(sigs.iter()).collect();
+                    walk(msgs, idx, start, |i| clone_verdict(by_index[&i]))
+                }
+            }
+        })
+        .collect()
+}
+
+/// The newest message of a feed's run whose links hold.
+fn newest_linked(verdicts: &[(usize, Verdict)]) -> Option<usize> {
+    verdicts
         .iter()
         .rev()
         .find(|(_, v)| v.is_ok())
-        .map(|(i, _)| *i);
-    let Some(newest) = newest else { return linked };
-    if crate::validate::check_signature(&msgs[newest], hmac).is_ok() {
-        return linked;
-    }
-    let sigs = verify_signatures(msgs, idx, hmac);
-    let by_index: HashMap<usize, &Verdict> = idx.iter().copied().zip(sigs.iter()).collect();
-    walk(msgs, idx, start, |i| clone_verdict(by_index[&i]))
+        .map(|(i, _)| *i)
 }
 
 /// Verifies the signatures of `msgs[idx]` in parallel batches; result `k` is for `idx[k]`.

@@ -218,6 +218,38 @@ fn batch_names_the_bad_message_and_what_follows_it() {
 }
 
 #[test]
+fn chain_mode_checks_each_feeds_newest_signature() {
+    // Feeds whose newest message is forged get every signature verified; the others pass.
+    let feeds: Vec<Vec<Message>> = (20..26)
+        .map(|i| feed(&keys(i), 3 + usize::from(i)))
+        .collect();
+    let mut msgs: Vec<Message> = feeds.iter().flatten().cloned().collect();
+    let forged = [1usize, 4];
+    let mut at = 0;
+    for (f, run) in feeds.iter().enumerate() {
+        at += run.len();
+        if forged.contains(&f) {
+            msgs[at - 1] = tampered(&run[run.len() - 1]);
+        }
+    }
+    let verdicts = validate_batch(&msgs, |_| None, VerifyMode::Chain, None);
+    let mut at = 0;
+    for (f, run) in feeds.iter().enumerate() {
+        for (k, _) in run.iter().enumerate() {
+            let newest_forged = forged.contains(&f) && k == run.len() - 1;
+            match &verdicts[at + k] {
+                Ok(()) => assert!(!newest_forged, "feed {f} message {k}"),
+                Err(ValidationError::BadSignature) => {
+                    assert!(newest_forged, "feed {f} message {k}")
+                }
+                Err(e) => panic!("feed {f} message {k}: {e}"),
+            }
+        }
+        at += run.len();
+    }
+}
+
+#[test]
 fn batch_chains_from_state_and_spots_duplicates_and_gaps() {
     let k = keys(8);
     let msgs = feed(&k, 6);
