@@ -1,5 +1,5 @@
-//! sluice fetching from a real ssb-server 16: the server (`benches/js/ssb_server_bench.js`, run
-//! with the packages of `tests/js/server`) holds the first `--msgs N` messages of the medium
+//! sluice fetching from a real ssb-server 16: the server (`tests/js/server/server.js
+//! --import`, the interop tests' server) holds the first `--msgs N` messages of the medium
 //! fixture (default 10,000, all 150 feeds); an empty sluice node fetches them all (full
 //! verification), `--rounds R` times. Prints wall time and the CPU time (user + sys) of the
 //! server process and of this process per round: whichever is busy for most of the wall time
@@ -68,15 +68,14 @@ fn free_port() -> u16 {
 fn start_server(dir: &Path, msgs: &Path) -> (Child, Value) {
     let mut child = Command::new("node")
         .current_dir(repo())
-        .env("NODE_PATH", repo().join("tests/js/server/node_modules"))
-        .arg("benches/js/ssb_server_bench.js")
+        .arg("tests/js/server/server.js")
         .args(["--dir".as_ref(), dir.as_os_str()])
         .args(["--port", &free_port().to_string()])
         .args(["--import".as_ref(), msgs.as_os_str()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start node ssb_server_bench.js");
+        .expect("start node tests/js/server/server.js");
     let out = child.stdout.take().expect("piped stdout");
     let mut line = String::new();
     BufReader::new(out)

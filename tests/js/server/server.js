@@ -1,23 +1,29 @@
-// Starts a real ssb-server 16 for sluice's interop tests.
+// Starts a real ssb-server 16 for sluice's interop tests and its fetch bench.
 //
 //   node server.js --dir DIR --port PORT [--seed HEX32] [--publish N] [--follow @id.ed25519]...
+//                  [--import MSGS.jsonl]
 //
-// Listens on 127.0.0.1:PORT only (no LAN discovery, no websockets), publishes N posts on its
-// own feed, follows the given feeds, prints one JSON ready line
-//   {"ready":true,"id":"@….ed25519","port":PORT,"address":"net:…~shs:…","published":N}
+// Listens on 127.0.0.1:PORT only (no LAN discovery, no websockets). With --import it first adds
+// every message value of MSGS.jsonl (one {key, value} entry per line, each feed in sequence
+// order), waits until its indexes hold them and replicates (EBT) every feed in it (the fetch
+// bench, benches/src/bin/net_ssb_server.rs). It publishes N posts on its own feed, follows the
+// given feeds, prints one JSON ready line
+//   {"ready":true,"id":"@….ed25519","port":PORT,"address":"net:…~shs:…","published":N,
+//    "added":M,"add_ms":T}
 // then one line {"stored":{"key","author","sequence"}} per message it stores afterwards,
 // publishes a post for each stdin line `publish TEXT` (answering {"published":{key,sequence}}),
 // dials the peer of each stdin line `connect ADDRESS` (answering {"connected":ADDRESS}), and
 // exits when its stdin closes (so a test that dies takes the server with it).
 'use strict'
+const fs = require('fs')
 const path = require('path')
 const minimist = require('minimist')
 const ssbKeys = require('ssb-keys')
 const Config = require('ssb-config/inject')
 
-const argv = minimist(process.argv.slice(2), { string: ['seed', 'follow', 'dir'] })
+const argv = minimist(process.argv.slice(2), { string: ['seed', 'follow', 'dir', 'import'] })
 if (!argv.dir || !argv.port) {
-  console.error('usage: node server.js --dir DIR --port PORT [--seed HEX32] [--publish N] [--follow @id]')
+  console.error('usage: node server.js --dir DIR --port PORT [--seed HEX32] [--publish N] [--follow @id] [--import MSGS.jsonl]')
   process.exit(2)
 }
 const port = Number(argv.port)
@@ -67,12 +73,60 @@ function followAll (i, done) {
   })
 }
 
-publishAll(0, (err) => {
+const imported = argv.import
+  ? fs.readFileSync(argv.import, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l).value)
+  : []
+
+function addAll (i, done) {
+  if (i >= imported.length) return imported.length > 0 ? whenIndexed(done) : done()
+  sbot.add(imported[i], (err) => {
+    if (err) return done(err)
+    addAll(i + 1, done)
+  })
+}
+
+// The indexes createHistoryStream reads lag behind `add`: wait until every view has caught up
+// with the log, or a fetch right after the ready line misses the newest messages.
+function whenIndexed (done) {
+  const s = sbot.status()
+  const sync = s && (s.sync || (s.db && s.db.sync))
+  if (!sync) {
+    console.error('server.js: no index status; not waiting for the indexes')
+    return done()
+  }
+  if (sync.sync === true) return done()
+  setTimeout(() => whenIndexed(done), 50)
+}
+
+// Replicate every imported feed: ssb-ebt only sends feeds the server itself replicates.
+function requestImported () {
+  for (const id of new Set(imported.map((v) => v.author))) {
+    if (sbot.ebt && sbot.ebt.request) sbot.ebt.request(id, true)
+    if (sbot.replicate && sbot.replicate.request) sbot.replicate.request(id, true)
+  }
+}
+
+const started = Date.now()
+addAll(0, (err) => {
   if (err) throw err
-  followAll(0, (err) => {
+  const addMs = Date.now() - started
+  requestImported()
+  publishAll(0, (err) => {
     if (err) throw err
-    const ready = { ready: true, id: sbot.id, port, address: sbot.getAddress(), published: publishCount }
-    emit(ready)
+    followAll(0, (err) => {
+      if (err) throw err
+      const ready = {
+        ready: true,
+        id: sbot.id,
+        port,
+        address: sbot.getAddress(),
+        published: publishCount,
+        added: imported.length,
+        add_ms: addMs
+      }
+      emit(ready)
+      live = true
+    })
   })
 })
 
@@ -80,7 +134,10 @@ function emit (obj) {
   process.stdout.write(JSON.stringify(obj) + '\n')
 }
 
+// Messages stored after the ready line (not the imported ones).
+let live = false
 sbot.post((msg) => {
+  if (!live) return
   emit({ stored: { key: msg.key, author: msg.value.author, sequence: msg.value.sequence } })
 })
 
