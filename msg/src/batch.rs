@@ -175,14 +175,51 @@ fn newest_linked(verdicts: &[(usize, Verdict)]) -> Option<usize> {
         .map(|(i, _)| *i)
 }
 
+/// Verifies every signature of `msgs` not yet known to verify, and remembers in each message
+/// the ones that do, so that a later [`validate_batch`] with the same `hmac` skips them (both
+/// modes). Signatures do not depend on any feed's state: a pipeline can verify the next batch
+/// while the current one is stored. Returns how many of `msgs` are known to verify.
+pub fn verify_ahead(msgs: &[Message], hmac: Option<&HmacKey>) -> usize {
+    let all: Vec<usize> = (0..msgs.len()).collect();
+    verify_signatures(msgs, &all, hmac)
+        .iter()
+        .filter(|v| v.is_ok())
+        .count()
+}
+
 /// Verifies the signatures of `msgs[idx]` in parallel batches; result `k` is for `idx[k]`.
+/// Messages already known to verify under `hmac` are not checked again; the ones that verify
+/// here are remembered.
 pub(crate) fn verify_signatures(
     msgs: &[Message],
     idx: &[usize],
     hmac: Option<&HmacKey>,
 ) -> Vec<Verdict> {
-    idx.par_chunks(batch_size(idx.len()))
+    let known: Vec<bool> = idx
+        .iter()
+        .map(|&i| msgs[i].signature_verified(hmac))
+        .collect();
+    let todo: Vec<usize> = idx
+        .iter()
+        .zip(&known)
+        .filter(|(_, known)| !**known)
+        .map(|(&i, _)| i)
+        .collect();
+    let mut fresh = todo
+        .par_chunks(batch_size(todo.len()))
         .flat_map_iter(|chunk| verify_chunk(msgs, chunk, hmac))
+        .collect::<Vec<_>>()
+        .into_iter();
+    // `todo` is `idx` without the known ones, in the same order.
+    known
+        .iter()
+        .map(|&known| {
+            if known {
+                Ok(())
+            } else {
+                fresh.next().expect("one verdict per unchecked message")
+            }
+        })
         .collect()
 }
 
@@ -208,17 +245,19 @@ fn verify_chunk(msgs: &[Message], chunk: &[usize], hmac: Option<&HmacKey>) -> Ve
     let payloads: Vec<&[u8]> = ready.iter().map(|p| p.payload.as_slice()).collect();
     let sigs: Vec<Signature> = ready.iter().map(|p| p.sig).collect();
     let all_good = ready.is_empty() || verify::verify_many(&keys, &payloads, &sigs);
-    prepared
-        .into_iter()
-        .map(|p| {
+    chunk
+        .iter()
+        .zip(prepared)
+        .map(|(&i, p)| {
             let p = p?;
-            if all_good {
-                return Ok(());
+            if !all_good {
+                // The batch failed: find the bad ones one by one.
+                p.key
+                    .verify_strict(&p.payload, &p.sig)
+                    .map_err(|_| ValidationError::BadSignature)?;
             }
-            // The batch failed: find the bad ones one by one.
-            p.key
-                .verify_strict(&p.payload, &p.sig)
-                .map_err(|_| ValidationError::BadSignature)
+            msgs[i].mark_verified(hmac);
+            Ok(())
         })
         .collect()
 }

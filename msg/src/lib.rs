@@ -15,7 +15,7 @@ mod refs;
 mod validate;
 mod verify;
 
-pub use batch::{VerifyMode, validate_batch};
+pub use batch::{VerifyMode, validate_batch, verify_ahead};
 pub use error::ValidationError;
 pub use keys::{KeyError, Keys, create, create_with_signer};
 pub use message::{MAX_MESSAGE_UNITS, Message};

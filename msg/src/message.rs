@@ -9,6 +9,7 @@ use crate::encode::{
 };
 use crate::error::ValidationError;
 use crate::refs::{self, FeedId, MsgId};
+use crate::validate::HmacKey;
 
 /// The largest allowed encoding (with signature), in UTF-16 code units.
 pub const MAX_MESSAGE_UNITS: usize = 8192;
@@ -28,6 +29,9 @@ pub struct Message {
     head: Head,
     encoded: OnceLock<Box<str>>,
     value: OnceLock<Value>,
+    /// Set once this message's signature has verified, to the HMAC key it verified under
+    /// (`None`: the main network): see [`crate::verify_ahead`].
+    verified: OnceLock<Option<[u8; 32]>>,
 }
 
 /// What a message's checks and views read, taken from the value once.
@@ -89,6 +93,7 @@ impl Message {
             head,
             encoded: OnceLock::new(),
             value: OnceLock::new(),
+            verified: OnceLock::new(),
         }
     }
 
@@ -206,6 +211,14 @@ impl Message {
     /// The 64 signature bytes.
     pub fn signature(&self) -> &[u8; 64] {
         &self.head.signature
+    }
+    /// Whether the signature is known to verify under `hmac` (checked earlier by this crate).
+    pub(crate) fn signature_verified(&self, hmac: Option<&HmacKey>) -> bool {
+        self.verified.get() == Some(&hmac.map(|k| k.0))
+    }
+    /// Records that the signature verified under `hmac`; only the verifying code calls this.
+    pub(crate) fn mark_verified(&self, hmac: Option<&HmacKey>) {
+        let _ = self.verified.set(hmac.map(|k| k.0));
     }
     /// The canonical text: V8 `JSON.stringify(value, null, 2)`, signature included. Built
     /// from the compact JSON on the first call (messages made from a JSON tree have it).

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use sluice_msg::{
     FeedState, HmacKey, Keys, MAX_MESSAGE_UNITS, Message, ValidationError, VerifyMode, create,
-    encode, validate, validate_batch, validate_ooo,
+    encode, validate, validate_batch, validate_ooo, verify_ahead,
 };
 
 fn keys(n: u8) -> Keys {
@@ -247,6 +247,30 @@ fn chain_mode_checks_each_feeds_newest_signature() {
         }
         at += run.len();
     }
+}
+
+#[test]
+fn signatures_verified_ahead_are_not_trusted_beyond_what_verified() {
+    let (a, b) = (feed(&keys(30), 40), feed(&keys(31), 7));
+    let mut msgs: Vec<Message> = a.iter().chain(&b).cloned().collect();
+    msgs[12] = tampered(&a[12]);
+    let alone = validate_batch(&msgs, |_| None, VerifyMode::Full, None);
+    assert_eq!(verify_ahead(&msgs, None), msgs.len() - 1);
+    for mode in [VerifyMode::Full, VerifyMode::Chain] {
+        let after = validate_batch(&msgs, |_| None, mode, None);
+        let names = |v: &[Result<(), ValidationError>]| -> Vec<String> {
+            v.iter().map(|r| format!("{r:?}")).collect()
+        };
+        assert_eq!(names(&after), names(&alone), "{mode:?}");
+        assert!(matches!(after[12], Err(ValidationError::BadSignature)));
+    }
+    // Verified on the main network says nothing about a network with an HMAC key.
+    let hmac: HmacKey = "Z0e2zyrmHeit5ydNjaw2bLlrHBwx9UcivTAAGquwQ+Y="
+        .parse()
+        .unwrap();
+    let other = validate_batch(&msgs[40..], |_| None, VerifyMode::Full, Some(&hmac));
+    assert!(matches!(other[0], Err(ValidationError::BadSignature)));
+    assert!(other.iter().all(Result::is_err));
 }
 
 #[test]
