@@ -179,38 +179,37 @@ fn newest_linked(verdicts: &[(usize, Verdict)]) -> Option<usize> {
 /// the ones that do, so that a later [`validate_batch`] with the same `hmac` skips them (both
 /// modes). Signatures do not depend on any feed's state: a pipeline can verify the next batch
 /// while the current one is stored. Returns how many of `msgs` are known to verify.
-pub fn verify_ahead(msgs: &[Message], hmac: Option<&HmacKey>) -> usize {
-    let all: Vec<usize> = (0..msgs.len()).collect();
-    verify_signatures(msgs, &all, hmac)
-        .iter()
-        .filter(|v| v.is_ok())
-        .count()
+pub fn verify_ahead(msgs: &[&Message], hmac: Option<&HmacKey>) -> usize {
+    verify_refs(msgs, hmac).iter().filter(|v| v.is_ok()).count()
 }
 
-/// Verifies the signatures of `msgs[idx]` in parallel batches; result `k` is for `idx[k]`.
-/// Messages already known to verify under `hmac` are not checked again; the ones that verify
-/// here are remembered.
+/// Verifies the signatures of `msgs[idx]`; result `k` is for `idx[k]`.
 pub(crate) fn verify_signatures(
     msgs: &[Message],
     idx: &[usize],
     hmac: Option<&HmacKey>,
 ) -> Vec<Verdict> {
-    let known: Vec<bool> = idx
-        .iter()
-        .map(|&i| msgs[i].signature_verified(hmac))
-        .collect();
-    let todo: Vec<usize> = idx
+    let refs: Vec<&Message> = idx.iter().map(|&i| &msgs[i]).collect();
+    verify_refs(&refs, hmac)
+}
+
+/// Verifies the signatures of `msgs` in parallel batches; result `k` is for `msgs[k]`.
+/// Messages already known to verify under `hmac` are not checked again; the ones that verify
+/// here are remembered.
+fn verify_refs(msgs: &[&Message], hmac: Option<&HmacKey>) -> Vec<Verdict> {
+    let known: Vec<bool> = msgs.iter().map(|m| m.signature_verified(hmac)).collect();
+    let todo: Vec<&Message> = msgs
         .iter()
         .zip(&known)
         .filter(|(_, known)| !**known)
-        .map(|(&i, _)| i)
+        .map(|(m, _)| *m)
         .collect();
     let mut fresh = todo
         .par_chunks(batch_size(todo.len()))
-        .flat_map_iter(|chunk| verify_chunk(msgs, chunk, hmac))
+        .flat_map_iter(|chunk| verify_chunk(chunk, hmac))
         .collect::<Vec<_>>()
         .into_iter();
-    // `todo` is `idx` without the known ones, in the same order.
+    // `todo` is `msgs` without the known ones, in the same order.
     known
         .iter()
         .map(|&known| {
@@ -237,9 +236,9 @@ fn prepare(msg: &Message, hmac: Option<&HmacKey>) -> Result<Prepared, Validation
     Ok(Prepared { key, payload, sig })
 }
 
-fn verify_chunk(msgs: &[Message], chunk: &[usize], hmac: Option<&HmacKey>) -> Vec<Verdict> {
+fn verify_chunk(chunk: &[&Message], hmac: Option<&HmacKey>) -> Vec<Verdict> {
     let prepared: Vec<Result<Prepared, ValidationError>> =
-        chunk.iter().map(|&i| prepare(&msgs[i], hmac)).collect();
+        chunk.iter().map(|m| prepare(m, hmac)).collect();
     let ready: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
     let keys: Vec<VerifyingKey> = ready.iter().map(|p| p.key).collect();
     let payloads: Vec<&[u8]> = ready.iter().map(|p| p.payload.as_slice()).collect();
@@ -248,7 +247,7 @@ fn verify_chunk(msgs: &[Message], chunk: &[usize], hmac: Option<&HmacKey>) -> Ve
     chunk
         .iter()
         .zip(prepared)
-        .map(|(&i, p)| {
+        .map(|(msg, p)| {
             let p = p?;
             if !all_good {
                 // The batch failed: find the bad ones one by one.
@@ -256,7 +255,7 @@ fn verify_chunk(msgs: &[Message], chunk: &[usize], hmac: Option<&HmacKey>) -> Ve
                     .verify_strict(&p.payload, &p.sig)
                     .map_err(|_| ValidationError::BadSignature)?;
             }
-            msgs[i].mark_verified(hmac);
+            msg.mark_verified(hmac);
             Ok(())
         })
         .collect()

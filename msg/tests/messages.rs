@@ -255,7 +255,8 @@ fn signatures_verified_ahead_are_not_trusted_beyond_what_verified() {
     let mut msgs: Vec<Message> = a.iter().chain(&b).cloned().collect();
     msgs[12] = tampered(&a[12]);
     let alone = validate_batch(&msgs, |_| None, VerifyMode::Full, None);
-    assert_eq!(verify_ahead(&msgs, None), msgs.len() - 1);
+    let refs: Vec<&Message> = msgs.iter().collect();
+    assert_eq!(verify_ahead(&refs, None), msgs.len() - 1);
     for mode in [VerifyMode::Full, VerifyMode::Chain] {
         let after = validate_batch(&msgs, |_| None, mode, None);
         let names = |v: &[Result<(), ValidationError>]| -> Vec<String> {
