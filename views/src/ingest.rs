@@ -99,7 +99,9 @@ impl Db {
             }
         }
         self.after_append(&batch, &accepted, &appended_records, &mut last_persist)?;
-        drop_in_background((batch, appended_records));
+        // Freed here, not on a pool thread later: a batch's messages are flat (compact
+        // JSON, no tree), so this is quick, and the next batch does not overlap them.
+        drop((batch, appended_records));
         Ok(outcomes
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::AlreadyPresent))
@@ -167,17 +169,29 @@ impl Db {
 
     /// Encodes and appends the accepted messages, then flushes; returns their offsets and
     /// content facts.
+    ///
+    /// Encodes [`ENCODE_WINDOW`] messages at a time and hands them to the log before the next,
+    /// so a big batch never holds all its records twice (as messages and as encoded bytes).
+    /// The flush at the end makes them durable together, as one `append_batch` would: a
+    /// record of a valid message is far below the log's size limit, so only an I/O failure
+    /// can stop it midway, and that poisons the log.
     fn append(&self, batch: &Batch, accepted: &[usize]) -> Result<Appended, Error> {
         if accepted.is_empty() {
             return Ok(Appended::default());
         }
-        let encoded = Encoded::of(batch, accepted, now_ms());
-        let offsets = self.log.append_batch(encoded.records())?;
+        let now = now_ms();
+        let mut appended = Appended {
+            offsets: Vec::with_capacity(accepted.len()),
+            facts: Vec::with_capacity(accepted.len()),
+        };
+        for window in accepted.chunks(ENCODE_WINDOW) {
+            let encoded = Encoded::of(batch, window, now);
+            let offsets = self.log.append_batch(encoded.records())?;
+            appended.offsets.extend(offsets);
+            appended.facts.extend(encoded.into_facts());
+        }
         self.log.flush()?;
-        Ok(Appended {
-            offsets,
-            facts: encoded.into_facts(),
-        })
+        Ok(appended)
     }
 
     /// Applies the new durable records to the views, notifies subscribers, and rewrites
@@ -267,14 +281,8 @@ fn indexed(msg: &Message, offset: u64, received: Option<f64>) -> Indexed<'_> {
 
 /// Items per rayon task when encoding records: small batches stay on the calling thread.
 const PAR_MIN: usize = 256;
-
-/// Freeing a large batch of parsed messages (a JSON tree each) takes a good part of a
-/// batch's time; the caller does not need to wait for it.
-fn drop_in_background((batch, appended): (Batch, Appended)) {
-    if batch.msgs.len() >= PAR_MIN {
-        rayon::spawn(move || drop((batch, appended)));
-    }
-}
+/// Messages encoded (in parallel tasks of [`PAR_MIN`]) before their records go to the log.
+const ENCODE_WINDOW: usize = 4 * PAR_MIN;
 
 /// What [`Db::append`] stored: the offsets of the accepted messages and the facts of their
 /// content (for the graph views), both in acceptance order.

@@ -14,15 +14,19 @@ use crate::Result;
 use crate::child::Memory;
 use crate::rawlog::{self, RawLogParams};
 
-/// Messages handed to one `Db::add_batch` call during import and migration.
-/// Messages per `add_batch` call, as `sluice import` uses them: full verification in batches
-/// of 4,096, `chain` in batches of 16,384 (one signature per feed per batch is checked there).
+/// Messages per `add_batch` call during import and migration, as `sluice import` uses them:
+/// full verification in batches of 4,096, `chain` in batches of 8,192 (one signature per feed
+/// per batch is checked there; see `cli/src/ingest.rs` for the memory this trades against).
 fn batch_size(mode: VerifyMode) -> usize {
     match mode {
         VerifyMode::Full => 4_096,
-        VerifyMode::Chain => 16_384,
+        VerifyMode::Chain => 8_192,
     }
 }
+
+/// Parsed batches queued between the reader thread and the storing one, as `sluice import`
+/// does: none (a rendezvous channel), so the reader parses one batch ahead and then waits.
+const QUEUED: usize = 0;
 
 /// Arguments of `compare phase NAME …` (the runner passes them).
 #[derive(Debug, Args)]
@@ -159,12 +163,12 @@ fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Resul
     let t = Instant::now();
     let db = Db::open(&args.dir).map_err(err)?;
     let mut reader = sluice_import::open(file).map_err(err)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(QUEUED);
     let batch = batch_size(mode);
     let read = std::thread::spawn(move || {
         loop {
-            let chunk: Vec<_> = reader.by_ref().take(batch).collect();
-            if chunk.is_empty() || tx.send(parse_chunk(chunk)).is_err() {
+            let parsed = read_parsed(&mut reader, batch);
+            if parsed.is_empty() || tx.send(parsed).is_err() {
                 return;
             }
         }
@@ -188,13 +192,27 @@ fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Resul
 /// A read entry as a message and its receive time, or why it is unusable.
 type Parsed = std::result::Result<(Message, Option<f64>), String>;
 
-fn parse_chunk(
-    chunk: Vec<std::result::Result<sluice_import::Entry, sluice_import::ReadError>>,
-) -> Vec<Parsed> {
-    chunk
-        .into_par_iter()
-        .map(|e| e.map_err(err).and_then(to_message))
-        .collect()
+/// Entries read and parsed at a time while a batch fills up (as `sluice import` does: only
+/// these are held as raw bytes next to the parsed batch).
+const PARSE_STEP: usize = 1024;
+
+/// Reads and parses up to `size` entries, [`PARSE_STEP`] at a time, in parallel.
+fn read_parsed(reader: &mut sluice_import::Reader, size: usize) -> Vec<Parsed> {
+    let mut parsed = Vec::with_capacity(size);
+    while parsed.len() < size {
+        let step: Vec<_> = reader
+            .by_ref()
+            .take(PARSE_STEP.min(size - parsed.len()))
+            .collect();
+        if step.is_empty() {
+            break;
+        }
+        parsed.par_extend(
+            step.into_par_iter()
+                .map(|e| e.map_err(err).and_then(to_message)),
+        );
+    }
+    parsed
 }
 
 fn add_parsed(db: &Db, parsed: Vec<Parsed>, mode: VerifyMode, tally: &mut Tally) -> Result<()> {
