@@ -15,12 +15,12 @@ use crate::child::Memory;
 use crate::rawlog::{self, RawLogParams};
 
 /// Messages per `add_batch` call during import and migration, as `sluice import` uses them:
-/// full verification in batches of 4,096, `chain` in batches of 8,192 (one signature per feed
+/// full verification in batches of 4,096, `chain` in batches of 6,144 (one signature per feed
 /// per batch is checked there; see `cli/src/ingest.rs` for the memory this trades against).
 fn batch_size(mode: VerifyMode) -> usize {
     match mode {
         VerifyMode::Full => 4_096,
-        VerifyMode::Chain => 8_192,
+        VerifyMode::Chain => 6_144,
     }
 }
 
