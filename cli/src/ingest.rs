@@ -1,5 +1,6 @@
-//! The import pipeline: read entries (a reader thread), parse them in parallel batches, store
-//! each batch with `Db::add_batch_received`, hold messages whose feed predecessor has not been
+//! The import pipeline: read entries (a reader thread), parse them in parallel batches (and
+//! with full verification verify their signatures there too), store each batch with
+//! `Db::add_batch_received`, hold messages whose feed predecessor has not been
 //! seen yet and retry them once it is stored, and tally the outcomes.
 //!
 //! Memory stays bounded: at most [`CHANNEL`] + 2 batches of [`batch_size`] entries are in flight
@@ -147,7 +148,7 @@ impl<'a> Importer<'a> {
     /// Imports every entry of `reader` (named `name` in error reports), reporting progress.
     pub fn import(&mut self, name: &str, reader: Reader, meter: &mut Meter) -> anyhow::Result<()> {
         let file: Arc<str> = Arc::from(name);
-        let (rx, handle) = spawn_reader(reader, file, self.ranked, batch_size(self.mode));
+        let (rx, handle) = spawn_reader(reader, file, self.ranked, self.mode);
         for (parsed, bytes) in rx.iter() {
             self.ranked += parsed.len() as u64;
             self.store_parsed(parsed)?;
@@ -407,19 +408,20 @@ fn entry_message(
 
 type Chunk = (Vec<Parsed>, u64);
 
-/// Reads and parses `reader` on its own thread in chunks of `size` entries (parsing in
-/// parallel, overlapping with the storing of the previous chunk); sends each with the bytes
-/// read so far. The thread ends early when the receiver is dropped, and returns the
-/// reader's counts. `rank` numbers the entries from there on.
+/// Reads and parses `reader` on its own thread in chunks of [`batch_size`] entries, and with
+/// `Full` verification also verifies their signatures (which depend on no feed's state), so
+/// both overlap with the storing of the previous chunk; sends each with the bytes read so
+/// far. The thread ends early when the receiver is dropped, and returns the reader's counts.
+/// `rank` numbers the entries from there on.
 fn spawn_reader(
     mut reader: Reader,
     file: Arc<str>,
     rank: u64,
-    size: usize,
+    mode: VerifyMode,
 ) -> (Receiver<Chunk>, JoinHandle<Counts>) {
     let (tx, rx) = sync_channel(CHANNEL);
     let handle = std::thread::spawn(move || {
-        read_chunks(&mut reader, &file, (rank, size), &tx);
+        read_chunks(&mut reader, &file, (rank, mode), &tx);
         reader.counts()
     });
     (rx, handle)
@@ -428,15 +430,31 @@ fn spawn_reader(
 fn read_chunks(
     reader: &mut Reader,
     file: &Arc<str>,
-    (mut rank, size): (u64, usize),
+    (mut rank, mode): (u64, VerifyMode),
     tx: &SyncSender<Chunk>,
 ) {
     loop {
-        let parsed = read_parsed(reader, file, &mut rank, size);
+        let parsed = read_parsed(reader, file, &mut rank, batch_size(mode));
+        if mode == VerifyMode::Full {
+            verify_ahead(&parsed);
+        }
         if parsed.is_empty() || tx.send((parsed, reader.bytes_read())).is_err() {
             return;
         }
     }
+}
+
+/// Verifies the chunk's signatures before it is stored; `add_batch` then skips the good ones
+/// (the messages remember it). The store uses no HMAC key, as `sluice` opens it.
+fn verify_ahead(parsed: &[Parsed]) {
+    let msgs: Vec<&Message> = parsed
+        .iter()
+        .filter_map(|p| match p {
+            Parsed::Ok(pending) => Some(&pending.msg),
+            Parsed::Unreadable(..) | Parsed::Rejected(..) => None,
+        })
+        .collect();
+    sluice_msg::verify_ahead(&msgs, None);
 }
 
 /// Entries read and parsed at a time while a chunk fills up.
