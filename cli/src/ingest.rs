@@ -465,14 +465,7 @@ const PARSE_STEP: usize = 1024;
 /// parsed ones (a whole chunk of raw entries would be as big again as the chunk).
 fn read_parsed(reader: &mut Reader, file: &Arc<str>, rank: &mut u64, size: usize) -> Vec<Parsed> {
     let mut parsed = Vec::with_capacity(size);
-    while parsed.len() < size {
-        let step: Vec<_> = reader
-            .by_ref()
-            .take(PARSE_STEP.min(size - parsed.len()))
-            .collect();
-        if step.is_empty() {
-            break;
-        }
+    reader.read_steps(size, PARSE_STEP, |step| {
         let base = *rank;
         *rank += step.len() as u64;
         parsed.par_extend(
@@ -480,6 +473,6 @@ fn read_parsed(reader: &mut Reader, file: &Arc<str>, rank: &mut u64, size: usize
                 .enumerate()
                 .map(|(i, e)| parse(file, e, base + i as u64)),
         );
-    }
+    });
     parsed
 }

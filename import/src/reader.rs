@@ -144,6 +144,29 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// Reads up to `max` entries, handing them to `each` `step` at a time (the last step may be
+    /// shorter); returns how many were read. A caller that parses a batch step by step holds
+    /// only one step of raw entries next to what it has parsed.
+    pub fn read_steps(
+        &mut self,
+        max: usize,
+        step: usize,
+        mut each: impl FnMut(Vec<Result<Entry, ReadError>>),
+    ) -> usize {
+        let mut read = 0;
+        while read < max {
+            let entries: Vec<_> = self.by_ref().take(step.min(max - read)).collect();
+            if entries.is_empty() {
+                break;
+            }
+            read += entries.len();
+            each(entries);
+        }
+        read
+    }
+}
+
 impl Iterator for Reader {
     type Item = Result<Entry, ReadError>;
 

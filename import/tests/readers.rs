@@ -363,3 +363,20 @@ fn records_split_wrapped_and_bare_values() {
     );
     assert_eq!(records[1].value, wrapped["value"]);
 }
+
+#[test]
+fn read_steps_hands_over_at_most_max_entries_step_by_step() {
+    let bytes = fixture("msgs.jsonl");
+    let (all, _) = read(Format::JsonLines, bytes.clone());
+    let mut reader = Reader::with_format(Format::JsonLines, Cursor::new(bytes));
+    let mut steps = Vec::new();
+    assert_eq!(reader.read_steps(250, 64, |s| steps.push(s.len())), 250);
+    assert_eq!(steps, [64, 64, 64, 58]);
+    steps.clear();
+    // The rest: fewer than asked for.
+    let rest = reader.read_steps(usize::MAX, 300, |s| steps.push(s.len()));
+    assert_eq!(rest, all.len() - 250);
+    assert_eq!(steps.iter().sum::<usize>(), rest);
+    assert!(steps.iter().all(|&n| n <= 300));
+    assert_eq!(reader.read_steps(10, 4, |_| panic!("nothing is left")), 0);
+}

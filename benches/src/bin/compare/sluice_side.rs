@@ -157,8 +157,9 @@ fn to_message(entry: sluice_import::Entry) -> std::result::Result<(Message, Opti
 }
 
 /// Reads any store file sluice-import knows, validates (in parallel) and adds it in batches.
-/// As `sluice import` does, a reader thread reads and parses batch k+1 while batch k is
-/// verified and stored, so the serial parts (reading, appending) overlap the parallel ones.
+/// As `sluice import` does, a reader thread reads and parses batch k+1 (and with full
+/// verification verifies its signatures) while batch k is stored, so the serial parts
+/// (reading, appending) overlap the parallel ones.
 fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Result<Value> {
     let t = Instant::now();
     let db = Db::open(&args.dir).map_err(err)?;
@@ -168,6 +169,14 @@ fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Resul
     let read = std::thread::spawn(move || {
         loop {
             let parsed = read_parsed(&mut reader, batch);
+            if mode == VerifyMode::Full {
+                let msgs: Vec<&Message> = parsed
+                    .iter()
+                    .filter_map(|p| p.as_ref().ok())
+                    .map(|(m, _)| m)
+                    .collect();
+                sluice_msg::verify_ahead(&msgs, None);
+            }
             if parsed.is_empty() || tx.send(parsed).is_err() {
                 return;
             }
@@ -199,19 +208,12 @@ const PARSE_STEP: usize = 1024;
 /// Reads and parses up to `size` entries, [`PARSE_STEP`] at a time, in parallel.
 fn read_parsed(reader: &mut sluice_import::Reader, size: usize) -> Vec<Parsed> {
     let mut parsed = Vec::with_capacity(size);
-    while parsed.len() < size {
-        let step: Vec<_> = reader
-            .by_ref()
-            .take(PARSE_STEP.min(size - parsed.len()))
-            .collect();
-        if step.is_empty() {
-            break;
-        }
+    reader.read_steps(size, PARSE_STEP, |step| {
         parsed.par_extend(
             step.into_par_iter()
                 .map(|e| e.map_err(err).and_then(to_message)),
         );
-    }
+    });
     parsed
 }
 
