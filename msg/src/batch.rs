@@ -57,7 +57,7 @@ pub fn validate_batch(
         )),
         VerifyMode::Chain => None,
     };
-    let per_feed: Vec<Vec<(usize, Verdict)>> = match &sigs {
+    let per_feed: Vec<FeedVerdicts> = match &sigs {
         Some(sigs) => feeds
             .par_iter()
             .map(|(author, idx)| walk(msgs, idx, state(author), |i| clone_verdict(&sigs[i])))
@@ -80,7 +80,7 @@ fn group_by_feed(msgs: &[Message]) -> Vec<(FeedId, Vec<usize>)> {
     feeds
 }
 
-fn scatter(len: usize, per_feed: Vec<Vec<(usize, Verdict)>>) -> Vec<Verdict> {
+fn scatter(len: usize, per_feed: Vec<FeedVerdicts>) -> Vec<Verdict> {
     let mut out: Vec<Option<Verdict>> = (0..len).map(|_| None).collect();
     for (i, verdict) in per_feed.into_iter().flatten() {
         out[i] = Some(verdict);
@@ -105,7 +105,7 @@ fn walk(
     idx: &[usize],
     start: Option<FeedState>,
     sig: impl Fn(usize) -> Verdict,
-) -> Vec<(usize, Verdict)> {
+) -> FeedVerdicts {
     let mut head = start;
     let mut out = Vec::with_capacity(idx.len());
     for &i in idx {
@@ -127,7 +127,7 @@ fn chain_feeds(
     feeds: &[(FeedId, Vec<usize>)],
     state: &(impl Fn(&FeedId) -> Option<FeedState> + Sync),
     hmac: Option<&HmacKey>,
-) -> Vec<Vec<(usize, Verdict)>> {
+) -> Vec<FeedVerdicts> {
     let linked: Vec<(Option<FeedState>, FeedVerdicts)> = feeds
         .par_iter()
         .map(|(author, idx)| {
