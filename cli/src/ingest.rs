@@ -4,8 +4,8 @@
 //! seen yet and retry them once it is stored, and tally the outcomes.
 //!
 //! Memory stays bounded: at most [`CHANNEL`] + 2 batches of [`batch_size`] entries are in flight
-//! (one being stored, one parsed and waiting, one being read and parsed), plus at most
-//! [`GAP_CAP`] held messages.
+//! (one being stored, one being read and parsed, and [`CHANNEL`] parsed ones waiting between
+//! them), plus at most [`GAP_CAP`] held messages.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
