@@ -151,6 +151,12 @@ fn maintenance(c: &mut Criterion, store: &Store) {
             black_box(db.latest_seq(&store.main).expect("query"));
         })
     });
+    g.bench_function("open_writable_first_get", |b| {
+        b.iter(|| {
+            let db = Db::open(&store.path).expect("open");
+            black_box(db.get(&store.ids[0]).expect("get").is_some());
+        })
+    });
     g.finish();
 }
 

@@ -98,32 +98,46 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) the database in `dir`: `dir/log` and `dir/views/`.
     ///
-    /// Views whose file is missing, corrupt, or of another version are rebuilt from the log
-    /// (the others load from their files); then every view catches up with the log.
+    /// Only the log is opened here. Each view loads its file when first needed: by the first
+    /// query that reads it, or by the first write, which needs them all (a query waits only
+    /// for the views it reads, so open → first answer does not grow with the other views).
+    /// A view whose file is corrupt, of another version, or ahead of the log is then rebuilt
+    /// from the log and its file rewritten at once; every view catches up with the log before
+    /// it answers. [`Db::open_with_progress`] loads every view during the open instead.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, Error> {
         Self::open_with(dir, DbOptions::default())
     }
 
     /// [`Db::open`] with options.
     pub fn open_with(dir: impl AsRef<Path>, opts: DbOptions) -> Result<Self, Error> {
-        Self::open_with_progress(dir, opts, &mut |_| {})
+        let dir = dir.as_ref().to_path_buf();
+        let log = Self::open_log(&dir)?;
+        Ok(Self::assemble(dir, log, false, opts))
     }
 
-    /// [`Db::open_with`], reporting the progress of rebuilding or catching up views (a view
-    /// whose file was unusable is rebuilt from the start of the log; see [`Db::view_info`]).
+    /// [`Db::open_with`], but every view is loaded (and rebuilt or caught up) before it
+    /// returns, reporting the progress of rebuilding or catching up (a view whose file was
+    /// unusable is rebuilt from the start of the log; see [`Db::view_info`]).
     pub fn open_with_progress(
         dir: impl AsRef<Path>,
         opts: DbOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Self, Error> {
         let dir = dir.as_ref().to_path_buf();
+        let log = Self::open_log(&dir)?;
+        let db = Self::assemble(dir, log, false, opts);
+        db.load_all(progress)?;
+        Ok(db)
+    }
+
+    /// Creates `dir/views/` if needed and opens (or creates) `dir/log` for writing.
+    fn open_log(dir: &Path) -> Result<Log, Error> {
         let views = dir.join("views");
         std::fs::create_dir_all(&views).map_err(|source| Error::Dir {
             path: views,
             source,
         })?;
-        let log = Log::open(dir.join("log"))?;
-        Self::assemble(dir, log, false, opts, progress)
+        Ok(Log::open(dir.join("log"))?)
     }
 
     /// Opens an existing database without writing anything: views load from their files
@@ -137,17 +151,12 @@ impl Db {
     pub fn open_read_only_with(dir: impl AsRef<Path>, opts: DbOptions) -> Result<Self, Error> {
         let dir = dir.as_ref().to_path_buf();
         let log = Log::open_read_only(dir.join("log"))?;
-        Self::assemble(dir, log, true, opts, &mut |_| {})
+        Ok(Self::assemble(dir, log, true, opts))
     }
 
-    fn assemble(
-        dir: PathBuf,
-        log: Log,
-        read_only: bool,
-        opts: DbOptions,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<Self, Error> {
-        let db = Self {
+    /// A handle on an opened log whose views load on first use.
+    fn assemble(dir: PathBuf, log: Log, read_only: bool, opts: DbOptions) -> Self {
+        Self {
             dir,
             log,
             read_only,
@@ -161,33 +170,38 @@ impl Db {
             writer: Mutex::new(0),
             catching_up: Mutex::new(()),
             hub: Hub::default(),
-        };
-        if !read_only {
-            db.load_all(progress)?;
         }
-        Ok(db)
     }
 
     /// Loads every view not loaded yet, rebuilds the unusable ones (reporting progress) and
     /// catches every view up with the log; a writer rewrites the rebuilt files.
     fn load_all(&self, progress: &mut dyn FnMut(Progress)) -> Result<(), Error> {
-        // Each view reads and decodes its own file: in parallel, as the writes are.
-        let rebuilding = self
-            .slots()
-            .into_par_iter()
-            .map(|slot| self.load_slot(slot))
-            .reduce(|| false, |a, b| a | b);
-        let end = self.log.end();
-        self.catch_up_to(end, &mut |p| {
-            if rebuilding {
-                tracing::info!(done = p.done, total = p.total, "rebuilding views");
-            }
+        self.ensure_loaded(&self.slots(), progress)?;
+        self.catch_up_to(self.log.end(), progress)
+    }
+
+    /// Loads the files of those of `slots` not loaded yet (each view reads and decodes its
+    /// own file: in parallel, as the writes are). When one was unusable, the views catch up
+    /// at once (rebuilding it from the log, reporting progress) and a writer rewrites its
+    /// file, so a crash after this does not cost the rebuild again.
+    fn ensure_loaded(
+        &self,
+        slots: &[&dyn AnySlot],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), Error> {
+        let rebuilt: Vec<&dyn AnySlot> = slots
+            .par_iter()
+            .copied()
+            .filter(|slot| self.load_slot(*slot))
+            .collect();
+        if rebuilt.is_empty() {
+            return Ok(());
+        }
+        self.catch_up_to(self.log.end(), &mut |p| {
+            tracing::info!(done = p.done, total = p.total, "rebuilding views");
             progress(p);
         })?;
-        if rebuilding {
-            self.persist_views()?;
-        }
-        Ok(())
+        self.persist_slots(&rebuilt)
     }
 
     /// Loads one view's file if not yet done; true when it must be rebuilt from scratch.
@@ -268,7 +282,7 @@ impl Db {
     /// Brings `slot` up to the durable end of the log (read-your-writes).
     fn fresh(&self, slot: &dyn AnySlot) -> Result<(), Error> {
         if !slot.is_loaded() {
-            self.load_slot(slot);
+            self.ensure_loaded(&[slot], &mut |_| {})?;
             self.catch_up_to(self.log.end(), &mut |_| {})?;
         }
         if !self.opts.read_your_writes {
@@ -290,9 +304,7 @@ impl Db {
         if self.read_only {
             self.log.refresh()?;
         }
-        for slot in self.slots() {
-            self.load_slot(slot);
-        }
+        self.ensure_loaded(&self.slots(), &mut |_| {})?;
         let end = self.log.end();
         self.catch_up_to(end, &mut |_| {})?;
         Ok(end)
@@ -491,9 +503,10 @@ impl Db {
             .collect()
     }
 
-    /// Writes every view whose state moved since its file was written (atomic per view).
+    /// Writes every loaded view whose state moved since its file was written (atomic per
+    /// view). A view not loaded yet has nothing new: its file stays as it is.
     pub fn persist_views(&self) -> Result<(), Error> {
-        self.persist_slots(&self.slots())
+        self.persist_slots(&self.loaded_slots())
     }
 
     pub(crate) fn persist_slots(&self, slots: &[&dyn AnySlot]) -> Result<(), Error> {

@@ -109,7 +109,7 @@ pub(crate) trait AnySlot: Send + Sync {
     fn apply_chunk(&self, entries: &[Indexed<'_>], facts: Option<&[Option<Facts>]>, end: u64);
     /// Empties the view for a rebuild.
     fn reset(&self);
-    /// Writes the view file if `since` moved since the last write.
+    /// Writes the view file if the view is loaded and `since` moved since the last write.
     fn persist(&self, dir: &Path) -> std::io::Result<()>;
     /// The encoded state and its `since`.
     fn snapshot(&self) -> (u64, Vec<u8>);
@@ -182,7 +182,8 @@ impl<V: View + 'static> AnySlot for Slot<V> {
     fn persist(&self, dir: &Path) -> std::io::Result<()> {
         let view = self.read();
         let since = self.since();
-        if self.persisted.load(Ordering::Acquire) == since {
+        // A view never loaded holds nothing of its file: writing it would throw the file away.
+        if !self.is_loaded() || self.persisted.load(Ordering::Acquire) == since {
             return Ok(());
         }
         let bytes = viewfile::encode(view.name(), view.version(), since, &view.encode());

@@ -1,4 +1,5 @@
-//! A corrupt, truncated or outdated view file is detected on open and only that view is
+//! A corrupt, truncated or outdated view file is detected when the view loads (during
+//! `Db::open_with_progress`, or at its first use after `Db::open`) and only that view is
 //! rebuilt from the log; the others load from their files.
 
 mod common;
@@ -108,4 +109,55 @@ fn reindex_rewrites_files_at_the_same_log_end() {
     drop(db);
     let db = Db::open(dir.path()).expect("reopen");
     assert!(db.view_info().iter().all(|i| i.rebuilt_because.is_none()));
+}
+
+/// `Db::open` loads a view on its first use: a query that does not read the damaged view
+/// answers without touching its file; the first query that reads it rebuilds it and the file
+/// is rewritten before the answer (not only on close).
+#[test]
+fn a_damaged_view_is_rebuilt_and_rewritten_at_its_first_use() {
+    let dir = store();
+    let path = view_path(dir.path(), "backlinks");
+    let good = std::fs::read(&path).expect("read");
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    std::fs::write(&path, &bad).expect("damage the file");
+
+    let db = Db::open(dir.path()).expect("open");
+    let first = db.messages_from(0).next().expect("a message").expect("readable");
+    let id = first.id();
+    assert!(db.get(&id).expect("get").is_some());
+    assert_eq!(std::fs::read(&path).expect("read"), bad, "not read yet");
+
+    let target = sluice_msg::Ref::Msg(id);
+    db.backlinks(&target, None).expect("backlinks");
+    assert_eq!(std::fs::read(&path).expect("read"), good, "rebuilt and rewritten");
+    let info = db.view_info();
+    let backlinks = info.iter().find(|i| i.name == "backlinks").expect("listed");
+    assert!(backlinks.rebuilt_because.is_some());
+    assert!(db.check_views().expect("check").iter().all(|c| c.matches_log));
+}
+
+/// Closing a handle that loaded only some views leaves the other files as they were (an
+/// unloaded view must not be written back empty).
+#[test]
+fn closing_keeps_the_files_of_views_never_loaded() {
+    let dir = store();
+    let names = ["keys", "feeds", "types", "contacts", "tangles", "backlinks"];
+    let before: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(view_path(dir.path(), n)).expect("read"))
+        .collect();
+    let db = Db::open(dir.path()).expect("open");
+    let first = db.messages_from(0).next().expect("a message").expect("readable");
+    assert!(db.get(&first.id()).expect("get").is_some());
+    drop(db);
+    for (name, bytes) in names.iter().zip(&before) {
+        let after = std::fs::read(view_path(dir.path(), name)).expect("read");
+        assert_eq!(&after, bytes, "{name} changed");
+    }
+    let db = Db::open(dir.path()).expect("reopen");
+    assert!(db.view_info().iter().all(|i| i.rebuilt_because.is_none()));
+    assert!(db.check_views().expect("check").iter().all(|c| c.matches_log));
 }

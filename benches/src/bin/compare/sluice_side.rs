@@ -231,7 +231,7 @@ fn add_parsed(db: &Db, parsed: Vec<Parsed>, mode: VerifyMode, tally: &mut Tally)
     Ok(())
 }
 
-/// Deletes the views and reopens: `Db::open` rebuilds every view from the log.
+/// Deletes the views, reopens and catches up: every view is rebuilt from the log.
 fn reindex(args: &PhaseArgs) -> Result<Value> {
     let views = args.dir.join("views");
     if views.exists() {
@@ -239,6 +239,7 @@ fn reindex(args: &PhaseArgs) -> Result<Value> {
     }
     let t = Instant::now();
     let db = Db::open(&args.dir).map_err(err)?;
+    db.catch_up().map_err(err)?;
     let rebuilt = ms(t);
     db.persist_views().map_err(err)?;
     let total = ms(t);
@@ -349,8 +350,9 @@ fn queries(args: &PhaseArgs) -> Result<Value> {
     Ok(json!({"rows": rows, "info": {"answer_sizes": sizes, "iters": args.iters}}))
 }
 
-/// Open → first answer: first read-only (what `sluice query` does; views load lazily, only
-/// the one a query needs), then writable (every view loads, as a writer needs them all).
+/// Open → first answer: first read-only (what `sluice query` does), then writable (what an
+/// app embedding the database does). Both load a view on its first use: a get waits for the
+/// keys view only.
 fn open(args: &PhaseArgs) -> Result<Value> {
     let targets = read_targets(args)?;
     let t = Instant::now();
