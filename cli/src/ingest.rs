@@ -7,6 +7,7 @@
 //! (one being stored, one being read and parsed, and [`CHANNEL`] parsed ones waiting between
 //! them), plus at most [`GAP_CAP`] held messages.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Arc;
@@ -149,9 +150,10 @@ impl<'a> Importer<'a> {
     pub fn import(&mut self, name: &str, reader: Reader, meter: &mut Meter) -> anyhow::Result<()> {
         let file: Arc<str> = Arc::from(name);
         let (rx, handle) = spawn_reader(reader, file, self.ranked, self.mode);
-        for (parsed, bytes) in rx.iter() {
-            self.ranked += parsed.len() as u64;
-            self.store_parsed(parsed)?;
+        for chunk in rx.iter() {
+            self.ranked += chunk.entries as u64;
+            let bytes = chunk.bytes;
+            self.store_chunk(chunk)?;
             meter.set(bytes, &self.status());
             if self.stopped() {
                 break;
@@ -195,17 +197,46 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    fn store_parsed(&mut self, parsed: Vec<Parsed>) -> anyhow::Result<()> {
-        let mut pending = Vec::with_capacity(parsed.len());
-        for item in parsed {
-            match item {
-                Parsed::Ok(p) => pending.push(p),
-                Parsed::Unreadable(origin, e) => self.unreadable(origin.as_ref(), &e)?,
-                Parsed::Rejected(origin, e) => self.reject(&origin, None, &e)?,
+    /// Reports the chunk's unusable entries, then stores its messages: all at once when they
+    /// can all extend their feeds in input order (the usual case, which moves no message),
+    /// otherwise those that can, holding the rest (see [`Importer::split_ready`]).
+    fn store_chunk(&mut self, mut chunk: Chunk) -> anyhow::Result<()> {
+        for problem in std::mem::take(&mut chunk.problems) {
+            match problem {
+                Problem::Unreadable(origin, e) => self.unreadable(origin.as_ref(), &e)?,
+                Problem::Rejected(origin, e) => self.reject(&origin, None, &e)?,
             }
         }
-        let ready = self.split_ready(pending)?;
-        self.submit(ready)
+        if self.all_ready(&chunk.msgs)? {
+            return self.submit(Ready {
+                msgs: chunk.msgs,
+                received: chunk.received,
+                origins: chunk.origins,
+            });
+        }
+        let ready = self.split_ready(chunk.into_pending())?;
+        self.submit(Ready::from_pending(ready))
+    }
+
+    /// Whether every message can be stored in input order now: none of their feeds has
+    /// messages held, and each sequence is at most one past the highest of its feed so far
+    /// (stored or earlier in `msgs`). [`Importer::split_ready`] would then find all of them
+    /// ready, in this order.
+    fn all_ready(&self, msgs: &[Message]) -> anyhow::Result<bool> {
+        let mut next: HashMap<FeedId, u64> = HashMap::new();
+        for m in msgs {
+            let feed = m.author();
+            let expected = match next.entry(feed) {
+                MapEntry::Occupied(e) => e.into_mut(),
+                MapEntry::Vacant(_) if self.held.contains_key(&feed) => return Ok(false),
+                MapEntry::Vacant(e) => e.insert(self.next_seq(&feed)?),
+            };
+            if m.sequence() > *expected {
+                return Ok(false);
+            }
+            *expected = (*expected).max(m.sequence() + 1);
+        }
+        Ok(true)
     }
 
     /// Splits a batch (plus the held messages of its feeds) into the messages that can
@@ -274,24 +305,19 @@ impl<'a> Importer<'a> {
     }
 
     /// Stores `ready` with one `add_batch` call and tallies the outcomes.
-    fn submit(&mut self, ready: Vec<Pending>) -> anyhow::Result<()> {
-        if ready.is_empty() {
+    fn submit(&mut self, ready: Ready) -> anyhow::Result<()> {
+        if ready.msgs.is_empty() {
             return Ok(());
         }
-        let mut meta = Vec::with_capacity(ready.len());
-        let mut msgs = Vec::with_capacity(ready.len());
-        for p in ready {
-            meta.push((p.msg.id(), p.origin));
-            msgs.push((p.msg, p.received));
-        }
+        let ids: Vec<MsgId> = ready.msgs.iter().map(Message::id).collect();
         let outcomes = self
             .db
-            .add_batch_received(msgs, self.mode)
+            .add_batch_split(ready.msgs, ready.received, self.mode)
             .context("storing a batch of messages")?;
-        for (outcome, (id, origin)) in outcomes.into_iter().zip(meta) {
+        for ((outcome, id), origin) in outcomes.into_iter().zip(ids).zip(&ready.origins) {
             match outcome {
                 Outcome::Appended(_) => self.tally.imported += 1,
-                Outcome::Rejected(e) => self.reject(&origin, Some(id), &e)?,
+                Outcome::Rejected(e) => self.reject(origin, Some(id), &e)?,
                 _ => self.tally.present += 1,
             }
         }
@@ -350,15 +376,93 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// One entry after parsing.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "Ok is the common case; boxing it would cost an allocation per message"
-)]
-enum Parsed {
-    Ok(Pending),
+/// An entry that gave no message: unreadable, or a message that is not valid.
+enum Problem {
     Unreadable(Option<Origin>, ReadError),
     Rejected(Origin, ValidationError),
+}
+
+/// One entry after parsing.
+type Parsed = Result<Pending, Problem>;
+
+/// A chunk of parsed entries as the reader thread hands it over: the messages, and side by
+/// side their receive times, origins and ranks (so that the messages themselves need not
+/// move again until they are stored), then the entries that gave no message.
+struct Chunk {
+    msgs: Vec<Message>,
+    received: Vec<Option<f64>>,
+    origins: Vec<Origin>,
+    ranks: Vec<u64>,
+    problems: Vec<Problem>,
+    /// Entries read for this chunk (messages and problems).
+    entries: usize,
+    /// Bytes of the input read so far.
+    bytes: u64,
+}
+
+impl Chunk {
+    fn of(parsed: Vec<Parsed>, bytes: u64) -> Chunk {
+        let n = parsed.len();
+        let mut chunk = Chunk {
+            msgs: Vec::with_capacity(n),
+            received: Vec::with_capacity(n),
+            origins: Vec::with_capacity(n),
+            ranks: Vec::with_capacity(n),
+            problems: Vec::new(),
+            entries: n,
+            bytes,
+        };
+        for item in parsed {
+            match item {
+                Ok(p) => {
+                    chunk.msgs.push(p.msg);
+                    chunk.received.push(p.received);
+                    chunk.origins.push(p.origin);
+                    chunk.ranks.push(p.rank);
+                }
+                Err(problem) => chunk.problems.push(problem),
+            }
+        }
+        chunk
+    }
+
+    fn into_pending(self) -> Vec<Pending> {
+        let meta = self.received.into_iter().zip(self.origins).zip(self.ranks);
+        self.msgs
+            .into_iter()
+            .zip(meta)
+            .map(|(msg, ((received, origin), rank))| Pending {
+                msg,
+                received,
+                origin,
+                rank,
+            })
+            .collect()
+    }
+}
+
+/// Messages to store with one `add_batch` call, in order, with their receive times and
+/// origins.
+struct Ready {
+    msgs: Vec<Message>,
+    received: Vec<Option<f64>>,
+    origins: Vec<Origin>,
+}
+
+impl Ready {
+    fn from_pending(pending: Vec<Pending>) -> Ready {
+        let mut ready = Ready {
+            msgs: Vec::with_capacity(pending.len()),
+            received: Vec::with_capacity(pending.len()),
+            origins: Vec::with_capacity(pending.len()),
+        };
+        for p in pending {
+            ready.msgs.push(p.msg);
+            ready.received.push(p.received);
+            ready.origins.push(p.origin);
+        }
+        ready
+    }
 }
 
 fn parse(file: &Arc<str>, entry: Result<Entry, ReadError>, rank: u64) -> Parsed {
@@ -369,7 +473,7 @@ fn parse(file: &Arc<str>, entry: Result<Entry, ReadError>, rank: u64) -> Parsed 
                 file: file.clone(),
                 pos,
             });
-            return Parsed::Unreadable(origin, e);
+            return Err(Problem::Unreadable(origin, e));
         }
     };
     let origin = Origin {
@@ -377,14 +481,14 @@ fn parse(file: &Arc<str>, entry: Result<Entry, ReadError>, rank: u64) -> Parsed 
         pos: entry.pos,
     };
     match entry_message(entry) {
-        Err(e) => Parsed::Unreadable(Some(origin), e),
-        Ok(Ok((msg, received))) => Parsed::Ok(Pending {
+        Err(e) => Err(Problem::Unreadable(Some(origin), e)),
+        Ok(Ok((msg, received))) => Ok(Pending {
             msg,
             received,
             origin,
             rank,
         }),
-        Ok(Err(e)) => Parsed::Rejected(origin, e),
+        Ok(Err(e)) => Err(Problem::Rejected(origin, e)),
     }
 }
 
@@ -406,13 +510,11 @@ fn entry_message(
     }
 }
 
-type Chunk = (Vec<Parsed>, u64);
-
 /// Reads and parses `reader` on its own thread in chunks of [`batch_size`] entries, and with
 /// `Full` verification also verifies their signatures (which depend on no feed's state), so
-/// both overlap with the storing of the previous chunk; sends each with the bytes read so
-/// far. The thread ends early when the receiver is dropped, and returns the reader's counts.
-/// `rank` numbers the entries from there on.
+/// both overlap with the storing of the previous chunk. The thread ends early when the
+/// receiver is dropped, and returns the reader's counts. `rank` numbers the entries from
+/// there on.
 fn spawn_reader(
     mut reader: Reader,
     file: Arc<str>,
@@ -435,10 +537,11 @@ fn read_chunks(
 ) {
     loop {
         let parsed = read_parsed(reader, file, &mut rank, batch_size(mode));
+        let chunk = Chunk::of(parsed, reader.bytes_read());
         if mode == VerifyMode::Full {
-            verify_ahead(&parsed);
+            verify_ahead(&chunk.msgs);
         }
-        if parsed.is_empty() || tx.send((parsed, reader.bytes_read())).is_err() {
+        if chunk.entries == 0 || tx.send(chunk).is_err() {
             return;
         }
     }
@@ -446,14 +549,8 @@ fn read_chunks(
 
 /// Verifies the chunk's signatures before it is stored; `add_batch` then skips the good ones
 /// (the messages remember it). The store uses no HMAC key, as `sluice` opens it.
-fn verify_ahead(parsed: &[Parsed]) {
-    let msgs: Vec<&Message> = parsed
-        .iter()
-        .filter_map(|p| match p {
-            Parsed::Ok(pending) => Some(&pending.msg),
-            Parsed::Unreadable(..) | Parsed::Rejected(..) => None,
-        })
-        .collect();
+fn verify_ahead(msgs: &[Message]) {
+    let msgs: Vec<&Message> = msgs.iter().collect();
     sluice_msg::verify_ahead(&msgs, None);
 }
 

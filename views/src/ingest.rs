@@ -60,7 +60,7 @@ impl Db {
     /// to the views and notifies subscribers. Returns one outcome per input, in input order.
     /// `Err` only for storage failures (then nothing of the batch was acknowledged).
     pub fn add_batch(&self, msgs: Vec<Message>, mode: VerifyMode) -> Result<Vec<Outcome>, Error> {
-        self.add_batch_received(msgs.into_iter().map(|m| (m, None)).collect(), mode)
+        self.add_batch_split(msgs, Vec::new(), mode)
     }
 
     /// [`Db::add_batch`] keeping each message's receive timestamp when given (imports keep
@@ -70,20 +70,31 @@ impl Db {
         msgs: Vec<(Message, Option<f64>)>,
         mode: VerifyMode,
     ) -> Result<Vec<Outcome>, Error> {
+        let (msgs, received) = msgs.into_iter().unzip();
+        self.add_batch_split(msgs, received, mode)
+    }
+
+    /// [`Db::add_batch_received`] with the receive timestamps in their own vector
+    /// (`received[i]` is for `msgs[i]`; missing ones mean now). Takes the messages as they
+    /// are: a batch with nothing stored yet is validated and stored without moving them.
+    pub fn add_batch_split(
+        &self,
+        msgs: Vec<Message>,
+        mut received: Vec<Option<f64>>,
+        mode: VerifyMode,
+    ) -> Result<Vec<Outcome>, Error> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
+        received.resize(msgs.len(), None);
         let mut last_persist = lock(&self.writer);
         self.catch_up()?;
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(msgs.len());
-        let mut batch = Batch::with_capacity(msgs.len());
         let stored = self.already_stored(&msgs)?;
-        for (i, ((msg, received), stored)) in msgs.into_iter().zip(stored).enumerate() {
-            outcomes.push(stored.then_some(Outcome::AlreadyPresent));
-            if !stored {
-                batch.push(i, msg, received);
-            }
-        }
+        let mut outcomes: Vec<Option<Outcome>> = stored
+            .iter()
+            .map(|&s| s.then_some(Outcome::AlreadyPresent))
+            .collect();
+        let mut batch = Batch::unstored(msgs, received, &stored);
         let results = self.validate(&batch.msgs, mode);
         let accepted = accepted_in_order(&batch.msgs, &results);
         batch.stamp(now_ms());
@@ -129,7 +140,7 @@ impl Db {
     }
 
     /// Whether each message is already stored (one look at the keys view for the batch).
-    fn already_stored(&self, msgs: &[(Message, Option<f64>)]) -> Result<Vec<bool>, Error> {
+    fn already_stored(&self, msgs: &[Message]) -> Result<Vec<bool>, Error> {
         let keys = self.keys.read();
         let stored = |id: MsgId| -> Result<bool, Error> {
             for offset in keys.candidates(&id) {
@@ -139,7 +150,7 @@ impl Db {
             }
             Ok(false)
         };
-        msgs.iter().map(|(m, _)| stored(m.id())).collect()
+        msgs.iter().map(|m| stored(m.id())).collect()
     }
 
     fn hmac(&self) -> Option<HmacKey> {
@@ -370,11 +381,20 @@ struct Batch {
 }
 
 impl Batch {
-    fn with_capacity(n: usize) -> Batch {
+    /// The messages not `stored`, with their receive times and input positions. Moves no
+    /// message when none is stored (the usual case for an import).
+    fn unstored(mut msgs: Vec<Message>, mut received: Vec<Option<f64>>, stored: &[bool]) -> Batch {
+        if stored.iter().any(|&s| s) {
+            let mut keep = stored.iter().map(|&s| !s);
+            msgs.retain(|_| keep.next().unwrap_or(false));
+            let mut keep = stored.iter().map(|&s| !s);
+            received.retain(|_| keep.next().unwrap_or(false));
+        }
+        let index = (0..stored.len()).filter(|&i| !stored[i]).collect();
         Batch {
-            msgs: Vec::with_capacity(n),
-            received: Vec::with_capacity(n),
-            index: Vec::with_capacity(n),
+            msgs,
+            received,
+            index,
         }
     }
 
