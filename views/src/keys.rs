@@ -111,8 +111,7 @@ impl KeysView {
 
     /// Every (prefix, first offset) pair, sorted by prefix.
     fn sorted_pairs(&self) -> Vec<(u64, u64)> {
-        let mut applied: Vec<(u64, u64)> = self.first.iter().map(|(&p, &o)| (p, o)).collect();
-        applied.sort_unstable();
+        let applied = sort_by_prefix(self.first.iter().map(|(&p, &o)| (p, o)).collect());
         let mut pairs = Vec::with_capacity(self.base.len() + applied.len() + self.extra.len());
         let (mut a, mut b) = (self.base.iter().peekable(), applied.into_iter().peekable());
         while let (Some(&&x), Some(&y)) = (a.peek(), b.peek()) {
@@ -128,6 +127,38 @@ impl KeysView {
         pairs.extend(b);
         pairs
     }
+}
+
+/// Sorts (prefix, offset) pairs with distinct prefixes. Prefixes are the first bytes of
+/// hashes, so they spread evenly: one counting pass deals them into buckets of about four by
+/// their top bits, and each bucket is sorted on its own (a skewed input only makes some
+/// buckets bigger, never the sort worse than `sort_unstable`'s).
+fn sort_by_prefix(pairs: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    if pairs.len() < 1024 {
+        let mut pairs = pairs;
+        pairs.sort_unstable();
+        return pairs;
+    }
+    let bits = (pairs.len() / 4).ilog2();
+    let bucket = |p: u64| usize::try_from(p >> (64 - bits)).unwrap_or(usize::MAX);
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for &(p, _) in &pairs {
+        starts[bucket(p) + 1] += 1;
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    let mut fill = starts[..starts.len() - 1].to_vec();
+    let mut out = vec![(0, 0); pairs.len()];
+    for pair in pairs {
+        let at = &mut fill[bucket(pair.0)];
+        out[*at] = pair;
+        *at += 1;
+    }
+    for run in starts.windows(2) {
+        out[run[0]..run[1]].sort_unstable();
+    }
+    out
 }
 
 impl View for KeysView {
@@ -244,6 +275,25 @@ mod tests {
             (back.offset_of(0), back.offset_of(u64::MAX)),
             (Some(9999), Some(8888))
         );
+    }
+
+    #[test]
+    fn bucket_sort_agrees_with_sort_unstable() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut pairs: Vec<(u64, u64)> = (0..20_000)
+            .map(|o| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x, o)
+            })
+            .collect();
+        // A skewed run: many prefixes sharing their top bits land in one bucket.
+        pairs.extend((0..3000).map(|i| (0xFFFF_0000_0000_0000 | (i * 7919), i)));
+        let mut want = pairs.clone();
+        want.sort_unstable();
+        assert_eq!(sort_by_prefix(pairs), want);
+        assert_eq!(sort_by_prefix(vec![(3, 1), (1, 2)]), vec![(1, 2), (3, 1)]);
     }
 
     #[test]

@@ -11,6 +11,11 @@ use crate::view::ViewDataError;
 pub(crate) struct Writer(pub(crate) Vec<u8>);
 
 impl Writer {
+    /// An empty writer with room for `bytes` bytes.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self(Vec::with_capacity(bytes))
+    }
+
     /// Appends one byte.
     pub(crate) fn u8(&mut self, v: u8) {
         self.0.push(v);
