@@ -15,7 +15,7 @@ use crate::encode::{
     write_string,
 };
 use crate::message::{Head, MAX_MESSAGE_UNITS, Message, SIG_KEY, SIG_SUFFIX, is_encrypted_string};
-use crate::refs::{self, FeedId, MsgId};
+use crate::refs::{FeedId, MsgId};
 
 /// Deeper values are left to the tree path (serde_json stops at 128 levels).
 const MAX_DEPTH: usize = 100;
@@ -50,9 +50,7 @@ pub(crate) fn parse_entry(text: &[u8]) -> Option<(Message, Option<f64>)> {
     }
     let key_ok = match key {
         None | Some("null") => true,
-        Some(quoted) => {
-            plain_string(quoted).and_then(|k| k.parse::<MsgId>().ok()) == Some(msg.id())
-        }
+        Some(quoted) => plain_string(quoted).and_then(msg_id) == Some(msg.id()),
     };
     key_ok.then_some((msg, received))
 }
@@ -236,8 +234,12 @@ impl<'t> Parser<'t> {
             }
             "content" => {
                 self.value(out, 1)?;
-                let s = self.string_at(start, out)?;
-                is_encrypted_string(&s).then_some(())?;
+                let written = &out[start..];
+                let boxed = match plain_string(written) {
+                    Some(s) => is_encrypted_string(s),
+                    None => is_encrypted_string(&serde_json::from_str::<String>(written).ok()?),
+                };
+                boxed.then_some(())?;
                 head.encrypted = true;
                 return Some(());
             }
@@ -246,8 +248,8 @@ impl<'t> Parser<'t> {
         let written = &out[start..];
         match key {
             "previous" if written == "null" => head.previous = Some(None),
-            "previous" => head.previous = Some(Some(plain_string(written)?.parse().ok()?)),
-            "author" => head.author = Some(plain_string(written)?.parse().ok()?),
+            "previous" => head.previous = Some(Some(msg_id(plain_string(written)?)?)),
+            "author" => head.author = Some(feed_id(plain_string(written)?)?),
             "sequence" => head.sequence = Some(sequence(written.parse().ok()?)?),
             "timestamp" => head.timestamp = Some(number_value(written)?),
             "hash" => (written == "\"sha256\"").then_some(())?,
@@ -552,7 +554,110 @@ fn sequence(f: f64) -> Option<u64> {
 }
 
 fn signature(s: &str) -> Option<[u8; 64]> {
-    refs::decode_exact::<64>(s.strip_suffix(SIG_SUFFIX)?)
+    decode_b64(s.strip_suffix(SIG_SUFFIX)?)
+}
+
+/// Marks a byte that is not a base64 digit in [`B64`].
+const NOT_B64: u8 = 0xFF;
+
+/// The value of each byte as a standard base64 digit, or [`NOT_B64`] (also for `=`).
+const B64: [u8; 256] = {
+    let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [NOT_B64; 256];
+    let mut i = 0;
+    while i < digits.len() {
+        table[digits[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The value of a base64 digit, or `None`.
+fn digit(b: u8) -> Option<u32> {
+    let v = B64[usize::from(b)];
+    (v != NOT_B64).then_some(u32::from(v))
+}
+
+/// Four base64 digits as 24 bits, or `None`.
+fn quad(q: &[u8]) -> Option<u32> {
+    let mut v = 0;
+    for &b in q {
+        v = v << 6 | digit(b)?;
+    }
+    Some(v)
+}
+
+/// Decodes canonical padded base64 of exactly `N` bytes (refs and signatures), accepting
+/// exactly what `refs::decode_exact` accepts, without the general decoder's set-up.
+fn decode_b64<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let t = text.as_bytes();
+    if t.len() != N.div_ceil(3) * 4 {
+        return None;
+    }
+    let mut out = [0; N];
+    for (bytes, q) in out.chunks_exact_mut(3).zip(t.chunks_exact(4)) {
+        bytes.copy_from_slice(&quad(q)?.to_be_bytes()[1..]);
+    }
+    let tail = &t[t.len() - 4..];
+    let (digits, len) = match N % 3 {
+        0 => return Some(out),
+        1 if tail[2..] == *b"==" => ([tail[0], tail[1], b'A', b'A'], 1),
+        2 if tail[3] == b'=' => ([tail[0], tail[1], tail[2], b'A'], 2),
+        _ => return None,
+    };
+    let bytes = quad(&digits)?.to_be_bytes();
+    // Canonical: the bits after the last byte are zero.
+    if bytes[1 + len..].iter().any(|&b| b != 0) {
+        return None;
+    }
+    out[N - len..].copy_from_slice(&bytes[1..=len]);
+    Some(out)
+}
+
+/// Whether `s` is canonical padded base64 (of any length; empty is), as the `base64` crate's
+/// standard engine decodes it: only the last group may be padded, and the bits the padding
+/// leaves over are zero.
+pub(crate) fn is_canonical_base64(s: &str) -> bool {
+    let t = s.as_bytes();
+    if !t.len().is_multiple_of(4) {
+        return false;
+    }
+    let Some((body, last)) = t.split_last_chunk::<4>() else {
+        return true;
+    };
+    // Branch-free per block, so that the compiler vectorises the long bodies of `.box` strings.
+    let block_ok = |block: &[u8]| block.iter().fold(true, |ok, &b| ok & is_b64_digit(b));
+    body.chunks(32).all(block_ok) && last_group_ok(*last)
+}
+
+/// Whether `b` is a standard base64 digit (not padding).
+fn is_b64_digit(b: u8) -> bool {
+    b.is_ascii_alphanumeric() | (b == b'+') | (b == b'/')
+}
+
+/// The last group of canonical base64: four digits, or two or three and padding whose
+/// left-over bits are zero.
+fn last_group_ok([a, b, c, d]: [u8; 4]) -> bool {
+    let bits = match (c, d) {
+        (b'=', b'=') => digit(b).map(|v| v & 0x0F),
+        (_, b'=') => digit(b).and(digit(c)).map(|v| v & 0x03),
+        _ => digit(b).and(digit(c)).and(digit(d)).map(|_| 0),
+    };
+    digit(a).is_some() && bits == Some(0)
+}
+
+/// A `%…sha256` message id, as its `FromStr` reads it.
+fn msg_id(s: &str) -> Option<MsgId> {
+    let b64 = s.strip_prefix(MsgId::SIGIL)?.strip_suffix(MsgId::SUFFIX)?;
+    decode_b64(b64).map(MsgId)
+}
+
+/// A `@….ed25519` feed id, as its `FromStr` reads it.
+fn feed_id(s: &str) -> Option<FeedId> {
+    let b64 = s
+        .strip_prefix(FeedId::SIGIL)?
+        .strip_suffix(FeedId::SUFFIX)?;
+    decode_b64(b64).map(FeedId)
 }
 
 /// The typed fields as they are read; all must be there at the end.
@@ -667,6 +772,61 @@ mod tests {
             assert_eq!(fast.is_encrypted(), tree.is_encrypted());
             assert_eq!(fast.timestamp(), 1.5);
         }
+    }
+
+    /// Every string of `alphabet` up to `max` long, as bytes.
+    fn all_strings(alphabet: &[u8], max: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..max {
+            last = last
+                .iter()
+                .flat_map(|s| {
+                    alphabet
+                        .iter()
+                        .map(move |&c| format!("{s}{}", char::from(c)))
+                })
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn canonical_base64_check_agrees_with_the_decoder() {
+        use base64::Engine as _;
+        // Digits with every pattern of low bits that matters, padding, and a non-digit.
+        for s in all_strings(b"AQgw/+BE=!", 6)
+            .iter()
+            .chain(&all_strings(b"AB=w", 8))
+        {
+            let decodes = base64::engine::general_purpose::STANDARD.decode(s).is_ok();
+            assert_eq!(is_canonical_base64(s), decodes, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn ref_decoding_agrees_with_from_str() {
+        let id = "%R7lJEkz27lNijPhYNDzYoPjM0Fp+bFWzwX0SmNPB/8E=.sha256";
+        assert_eq!(msg_id(id), id.parse().ok());
+        let feed = "@FCX/tsDLpubCPKKfIrw4gc+SQkHcaD17s7GI6i/ziWY=.ed25519";
+        assert_eq!(feed_id(feed), feed.parse().ok());
+        for bad in [
+            "%R7lJEkz27lNijPhYNDzYoPjM0Fp+bFWzwX0SmNPB/8F=.sha256",
+            "%R7lJ=.sha256",
+        ] {
+            assert_eq!(msg_id(bad), None);
+            assert!(bad.parse::<MsgId>().is_err());
+        }
+        let sig = format!("{}Ag==", "A".repeat(84));
+        assert!(decode_b64::<64>(&sig).is_some());
+        assert_eq!(
+            decode_b64::<64>(&sig),
+            crate::refs::decode_exact::<64>(&sig)
+        );
+        let not_canonical = format!("{}Ah==", "A".repeat(84));
+        assert_eq!(decode_b64::<64>(&not_canonical), None);
+        assert_eq!(crate::refs::decode_exact::<64>(&not_canonical), None);
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub struct Message {
     compact: Box<str>,
     head: Head,
     encoded: OnceLock<Box<str>>,
-    value: OnceLock<Value>,
+    /// Boxed: most messages never build it, and a message moves several times on its way
+    /// into the log (a `Value` is 72 bytes, a box 8).
+    value: OnceLock<Box<Value>>,
     /// Set once this message's signature has verified, to the HMAC key it verified under
     /// (`None`: the main network): see [`crate::verify_ahead`].
     verified: OnceLock<Option<[u8; 32]>>,
@@ -137,7 +139,7 @@ impl Message {
         };
         let msg = Message::from_encoding(encoded, head);
         msg.value
-            .set(value)
+            .set(Box::new(value))
             .expect("a new message has no value yet");
         Ok(msg)
     }
@@ -205,7 +207,7 @@ impl Message {
     /// accessors never need it.
     pub fn value(&self) -> &Value {
         self.value.get_or_init(|| {
-            serde_json::from_str(&self.compact).expect("a message's own JSON parses")
+            Box::new(serde_json::from_str(&self.compact).expect("a message's own JSON parses"))
         })
     }
     /// The 64 signature bytes.
@@ -369,7 +371,7 @@ pub(crate) fn is_encrypted_string(s: &str) -> bool {
     };
     let (b64, rest) = (&s[..pos], &s[pos + 4..]);
     let line_break = |c: char| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
-    (b64.is_empty() || refs::decode_canonical(b64).is_some()) && !rest.contains(line_break)
+    crate::fast::is_canonical_base64(b64) && !rest.contains(line_break)
 }
 
 fn check_content_shape(v: &Value) -> Result<(), ValidationError> {

@@ -27,11 +27,6 @@ pub enum RefError {
     Base64,
 }
 
-/// Decodes canonical (padded, zero trailing bits) base64, rejecting anything else.
-pub(crate) fn decode_canonical(b64: &str) -> Option<Vec<u8>> {
-    STANDARD.decode(b64).ok()
-}
-
 /// Decodes canonical base64 of exactly `N` bytes.
 pub(crate) fn decode_exact<const N: usize>(b64: &str) -> Option<[u8; N]> {
     // 32 bytes is 44 chars, 64 bytes is 88: reject early before allocating.
