@@ -1,7 +1,7 @@
 //! The import pipeline: read entries (a reader thread), parse them in parallel batches (and
-//! with full verification verify their signatures there too), store each batch with
-//! `Db::add_batch_received`, hold messages whose feed predecessor has not been
-//! seen yet and retry them once it is stored, and tally the outcomes.
+//! verify there the signatures each batch needs: all of them, or in `chain` mode the newest
+//! of each feed), store each batch with `Db::add_batch_split`, hold messages whose feed
+//! predecessor has not been seen yet and retry them once it is stored, and tally the outcomes.
 //!
 //! Memory stays bounded: at most [`CHANNEL`] + 2 batches of [`batch_size`] entries are in flight
 //! (one being stored, one being read and parsed, and [`CHANNEL`] parsed ones waiting between
@@ -510,9 +510,9 @@ fn entry_message(
     }
 }
 
-/// Reads and parses `reader` on its own thread in chunks of [`batch_size`] entries, and with
-/// `Full` verification also verifies their signatures (which depend on no feed's state), so
-/// both overlap with the storing of the previous chunk. The thread ends early when the
+/// Reads and parses `reader` on its own thread in chunks of [`batch_size`] entries, and
+/// verifies the signatures the chunk's batch will need (they depend on no feed's state; see
+/// [`verify_ahead`]), so both overlap with the storing of the previous chunk. The thread ends early when the
 /// receiver is dropped, and returns the reader's counts. `rank` numbers the entries from
 /// there on.
 fn spawn_reader(
@@ -538,20 +538,36 @@ fn read_chunks(
     loop {
         let parsed = read_parsed(reader, file, &mut rank, batch_size(mode));
         let chunk = Chunk::of(parsed, reader.bytes_read());
-        if mode == VerifyMode::Full {
-            verify_ahead(&chunk.msgs);
-        }
+        verify_ahead(&chunk.msgs, mode);
         if chunk.entries == 0 || tx.send(chunk).is_err() {
             return;
         }
     }
 }
 
-/// Verifies the chunk's signatures before it is stored; `add_batch` then skips the good ones
-/// (the messages remember it). The store uses no HMAC key, as `sluice` opens it.
-fn verify_ahead(msgs: &[Message]) {
-    let msgs: Vec<&Message> = msgs.iter().collect();
+/// Verifies, before the chunk is stored, the signatures `add_batch` will check: every one in
+/// `Full` mode, the newest message of each feed in `Chain` mode (the one that authenticates
+/// the feed's run in the batch when the chunk is stored as one batch). `add_batch` then skips
+/// the good ones (the messages remember it), so this work leaves the storing thread's path.
+/// The store uses no HMAC key, as `sluice` opens it.
+fn verify_ahead(msgs: &[Message], mode: VerifyMode) {
+    let msgs: Vec<&Message> = match mode {
+        VerifyMode::Full => msgs.iter().collect(),
+        VerifyMode::Chain => newest_of_each_feed(msgs),
+    };
     sluice_msg::verify_ahead(&msgs, None);
+}
+
+/// The message with the highest sequence of each feed in `msgs`.
+fn newest_of_each_feed(msgs: &[Message]) -> Vec<&Message> {
+    let mut newest: HashMap<FeedId, &Message> = HashMap::new();
+    for m in msgs {
+        let slot = newest.entry(m.author()).or_insert(m);
+        if m.sequence() > slot.sequence() {
+            *slot = m;
+        }
+    }
+    newest.into_values().collect()
 }
 
 /// Entries read and parsed at a time while a chunk fills up.

@@ -181,8 +181,9 @@ impl Db {
     /// Encodes and appends the accepted messages, then flushes; returns their offsets and
     /// content facts.
     ///
-    /// Encodes [`ENCODE_WINDOW`] messages at a time and hands them to the log before the next,
-    /// so a big batch never holds all its records twice (as messages and as encoded bytes).
+    /// Encodes [`ENCODE_WINDOW`] messages at a time and hands them to the log while the next
+    /// window is encoded (the log's copying and writing is serial; encoding is parallel), so a
+    /// big batch never holds more than two windows of records next to its messages.
     /// The flush at the end makes them durable together, as one `append_batch` would: a
     /// record of a valid message is far below the log's size limit, so only an I/O failure
     /// can stop it midway, and that poisons the log.
@@ -195,11 +196,17 @@ impl Db {
             offsets: Vec::with_capacity(accepted.len()),
             facts: Vec::with_capacity(accepted.len()),
         };
-        for window in accepted.chunks(ENCODE_WINDOW) {
-            let encoded = Encoded::of(batch, window, now);
-            let offsets = self.log.append_batch(encoded.records())?;
-            appended.offsets.extend(offsets);
+        let mut windows = accepted.chunks(ENCODE_WINDOW);
+        let mut next = windows.next().map(|w| Encoded::of(batch, w, now));
+        while let Some(encoded) = next.take() {
+            let following = windows.next();
+            let (offsets, upcoming) = rayon::join(
+                || self.log.append_batch(encoded.records()),
+                || following.map(|w| Encoded::of(batch, w, now)),
+            );
+            appended.offsets.extend(offsets?);
             appended.facts.extend(encoded.into_facts());
+            next = upcoming;
         }
         self.log.flush()?;
         Ok(appended)
