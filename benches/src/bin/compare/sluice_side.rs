@@ -1,6 +1,7 @@
 //! The sluice side: one phase in this (child) process through the `sluice_views::Db` API,
 //! printing one JSON line like `benches/compare/ssb-db2.js` does.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -169,14 +170,7 @@ fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Resul
     let read = std::thread::spawn(move || {
         loop {
             let parsed = read_parsed(&mut reader, batch);
-            if mode == VerifyMode::Full {
-                let msgs: Vec<&Message> = parsed
-                    .iter()
-                    .filter_map(|p| p.as_ref().ok())
-                    .map(|(m, _)| m)
-                    .collect();
-                sluice_msg::verify_ahead(&msgs, None);
-            }
+            verify_ahead(&parsed, mode);
             if parsed.is_empty() || tx.send(parsed).is_err() {
                 return;
             }
@@ -196,6 +190,32 @@ fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Resul
                  "rejected": tally.rejected, "unreadable": tally.unreadable,
                  "first_error": tally.first_error},
     }))
+}
+
+/// Verifies on the reader thread the signatures the batch will need, as `sluice import`
+/// does: every one with full verification, the newest of each feed in `chain` mode.
+fn verify_ahead(parsed: &[Parsed], mode: VerifyMode) {
+    let msgs = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .map(|(m, _)| m);
+    let msgs: Vec<&Message> = match mode {
+        VerifyMode::Full => msgs.collect(),
+        VerifyMode::Chain => newest_of_each_feed(msgs),
+    };
+    sluice_msg::verify_ahead(&msgs, None);
+}
+
+/// The message with the highest sequence of each feed.
+fn newest_of_each_feed<'m>(msgs: impl Iterator<Item = &'m Message>) -> Vec<&'m Message> {
+    let mut newest: HashMap<FeedId, &Message> = HashMap::new();
+    for m in msgs {
+        let slot = newest.entry(m.author()).or_insert(m);
+        if m.sequence() > slot.sequence() {
+            *slot = m;
+        }
+    }
+    newest.into_values().collect()
 }
 
 /// A read entry as a message and its receive time, or why it is unusable.
@@ -219,13 +239,17 @@ fn read_parsed(reader: &mut sluice_import::Reader, size: usize) -> Vec<Parsed> {
 
 fn add_parsed(db: &Db, parsed: Vec<Parsed>, mode: VerifyMode, tally: &mut Tally) -> Result<()> {
     let mut msgs = Vec::with_capacity(parsed.len());
+    let mut received = Vec::with_capacity(parsed.len());
     for p in parsed {
         match p {
-            Ok(m) => msgs.push(m),
+            Ok((m, r)) => {
+                msgs.push(m);
+                received.push(r);
+            }
             Err(e) => tally.bad(e),
         }
     }
-    for outcome in db.add_batch_received(msgs, mode).map_err(err)? {
+    for outcome in db.add_batch_split(msgs, received, mode).map_err(err)? {
         tally.count(&outcome);
     }
     Ok(())
