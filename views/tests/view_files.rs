@@ -125,18 +125,31 @@ fn a_damaged_view_is_rebuilt_and_rewritten_at_its_first_use() {
     std::fs::write(&path, &bad).expect("damage the file");
 
     let db = Db::open(dir.path()).expect("open");
-    let first = db.messages_from(0).next().expect("a message").expect("readable");
+    let first = db
+        .messages_from(0)
+        .next()
+        .expect("a message")
+        .expect("readable");
     let id = first.id();
     assert!(db.get(&id).expect("get").is_some());
     assert_eq!(std::fs::read(&path).expect("read"), bad, "not read yet");
 
     let target = sluice_msg::Ref::Msg(id);
     db.backlinks(&target, None).expect("backlinks");
-    assert_eq!(std::fs::read(&path).expect("read"), good, "rebuilt and rewritten");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        good,
+        "rebuilt and rewritten"
+    );
     let info = db.view_info();
     let backlinks = info.iter().find(|i| i.name == "backlinks").expect("listed");
     assert!(backlinks.rebuilt_because.is_some());
-    assert!(db.check_views().expect("check").iter().all(|c| c.matches_log));
+    assert!(
+        db.check_views()
+            .expect("check")
+            .iter()
+            .all(|c| c.matches_log)
+    );
 }
 
 /// Closing a handle that loaded only some views leaves the other files as they were (an
@@ -150,7 +163,11 @@ fn closing_keeps_the_files_of_views_never_loaded() {
         .map(|n| std::fs::read(view_path(dir.path(), n)).expect("read"))
         .collect();
     let db = Db::open(dir.path()).expect("open");
-    let first = db.messages_from(0).next().expect("a message").expect("readable");
+    let first = db
+        .messages_from(0)
+        .next()
+        .expect("a message")
+        .expect("readable");
     assert!(db.get(&first.id()).expect("get").is_some());
     drop(db);
     for (name, bytes) in names.iter().zip(&before) {
@@ -159,5 +176,10 @@ fn closing_keeps_the_files_of_views_never_loaded() {
     }
     let db = Db::open(dir.path()).expect("reopen");
     assert!(db.view_info().iter().all(|i| i.rebuilt_because.is_none()));
-    assert!(db.check_views().expect("check").iter().all(|c| c.matches_log));
+    assert!(
+        db.check_views()
+            .expect("check")
+            .iter()
+            .all(|c| c.matches_log)
+    );
 }
