@@ -8,7 +8,7 @@
 //! short or inconsistent ends the readable part of the file: it is reported with its byte
 //! offset, and every good frame before it has already come out.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use crate::{Data, Entry, Position, ReadError};
 
@@ -41,6 +41,25 @@ pub(crate) fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usi
     Ok(got)
 }
 
+/// Appends up to `n` bytes of `input` to `out`, straight from its buffer (nothing is zeroed
+/// first); returns how many came before the input ended.
+fn read_into(input: &mut impl BufRead, out: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+    let mut got = 0;
+    while got < n {
+        let buf = match input.fill_buf() {
+            Ok([]) => break,
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let take = buf.len().min(n - got);
+        out.extend_from_slice(&buf[..take]);
+        input.consume(take);
+        got += take;
+    }
+    Ok(got)
+}
+
 fn be32(bytes: &[u8]) -> u32 {
     let mut word = [0; 4];
     word.copy_from_slice(&bytes[..4]);
@@ -60,7 +79,7 @@ pub(crate) fn check_trailer(start: u64, len: u32, trailer: &[u8]) -> Result<(), 
     Ok(())
 }
 
-impl<R: Read> OffsetLog<R> {
+impl<R: BufRead> OffsetLog<R> {
     pub(crate) fn new(input: R) -> Self {
         OffsetLog {
             input,
@@ -92,17 +111,18 @@ impl<R: Read> OffsetLog<R> {
                 reason: format!("implausible length {len}"),
             });
         }
-        let mut body = vec![0; len as usize + 2 * FIELD as usize];
-        let got = read_full(&mut self.input, &mut body).map_err(io)?;
+        let mut body = Vec::with_capacity(len as usize);
+        let mut trailer = [0; 2 * FIELD as usize];
+        let got = read_into(&mut self.input, &mut body, len as usize).map_err(io)?;
+        let got = got + read_full(&mut self.input, &mut trailer).map_err(io)?;
         let need = u64::from(len) + OVERHEAD;
-        if got < body.len() {
+        if got < len as usize + trailer.len() {
             return Err(ReadError::Truncated {
                 pos,
                 have: FIELD + got as u64,
                 need,
             });
         }
-        let trailer = body.split_off(len as usize);
         check_trailer(self.offset, len, &trailer)
             .map_err(|reason| ReadError::BadFrame { pos, reason })?;
         self.offset += need;
@@ -113,7 +133,7 @@ impl<R: Read> OffsetLog<R> {
     }
 }
 
-impl<R: Read> Iterator for OffsetLog<R> {
+impl<R: BufRead> Iterator for OffsetLog<R> {
     type Item = Result<Entry, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {

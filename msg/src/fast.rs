@@ -58,9 +58,26 @@ pub(crate) fn parse_entry(text: &[u8]) -> Option<(Message, Option<f64>)> {
 /// The value of a number token, or `None` for any other JSON text.
 fn number_value(token: &str) -> Option<f64> {
     let first = *token.as_bytes().first()?;
-    (first == b'-' || first.is_ascii_digit())
-        .then(|| token.parse::<f64>().ok())
-        .flatten()
+    if !(first == b'-' || first.is_ascii_digit()) {
+        return None;
+    }
+    small_integer(token).or_else(|| token.parse().ok())
+}
+
+/// The value of an integer token of at most 15 digits (exact as a double), read without the
+/// general float parser: sequences and most timestamps are such integers.
+fn small_integer(token: &str) -> Option<f64> {
+    let (negative, digits) = match token.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, token),
+    };
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v = digits
+        .bytes()
+        .fold(0u64, |v, b| v * 10 + u64::from(b - b'0')) as f64;
+    Some(if negative { -v } else { v })
 }
 
 /// A cursor over JSON text. `keys` is a stack of the member names of the objects being
@@ -250,7 +267,7 @@ impl<'t> Parser<'t> {
             "previous" if written == "null" => head.previous = Some(None),
             "previous" => head.previous = Some(Some(msg_id(plain_string(written)?)?)),
             "author" => head.author = Some(feed_id(plain_string(written)?)?),
-            "sequence" => head.sequence = Some(sequence(written.parse().ok()?)?),
+            "sequence" => head.sequence = Some(sequence(number_value(written)?)?),
             "timestamp" => head.timestamp = Some(number_value(written)?),
             "hash" => (written == "\"sha256\"").then_some(())?,
             "signature" => head.signature = Some(signature(plain_string(written)?)?),
@@ -803,6 +820,26 @@ mod tests {
             let decodes = base64::engine::general_purpose::STANDARD.decode(s).is_ok();
             assert_eq!(is_canonical_base64(s), decodes, "{s:?}");
         }
+    }
+
+    #[test]
+    fn number_values_agree_with_the_float_parser() {
+        for token in [
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "1438787025000",
+            "999999999999999",
+            "1e3",
+            "1.5",
+        ] {
+            let fast = number_value(token).expect("a number");
+            let slow: f64 = token.parse().unwrap();
+            assert_eq!(fast.to_bits(), slow.to_bits(), "{token}");
+        }
+        assert_eq!(number_value("9999999999999999"), Some(1e16));
+        assert_eq!(number_value("\"1\""), None);
     }
 
     #[test]
