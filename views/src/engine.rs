@@ -80,7 +80,7 @@ impl<V: View> Slot<V> {
         }
         let mut fresh = (self.make)();
         fresh
-            .decode(&loaded.payload)
+            .decode(loaded.payload())
             .map_err(|_| Unusable::Malformed("payload does not decode"))?;
         *self.write() = fresh;
         self.since.store(loaded.since, Ordering::Release);
@@ -186,9 +186,10 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         if !self.is_loaded() || self.persisted.load(Ordering::Acquire) == since {
             return Ok(());
         }
-        let bytes = viewfile::encode(view.name(), view.version(), since, &view.encode());
+        let payload = view.encode();
+        let header = viewfile::header(view.name(), view.version(), since, &payload);
         drop(view);
-        viewfile::store(dir, self.name(), &bytes)?;
+        viewfile::store_parts(dir, self.name(), &[&header, &payload])?;
         self.persisted.store(since, Ordering::Release);
         Ok(())
     }

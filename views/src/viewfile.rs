@@ -33,8 +33,15 @@ pub struct Loaded {
     pub version: u32,
     /// Every log record below this offset is folded into the payload.
     pub since: u64,
+    /// The whole file (the payload is not moved out of it: see [`Loaded::payload`]).
+    bytes: Vec<u8>,
+}
+
+impl Loaded {
     /// The view's encoded state.
-    pub payload: Vec<u8>,
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[FILE_HEADER_LEN..]
+    }
 }
 
 /// Why a view file cannot be used (the view is then rebuilt from the log).
@@ -69,6 +76,14 @@ pub fn path_of(dir: &Path, name: &str) -> PathBuf {
 /// Builds the file bytes for a view state.
 pub fn encode(name: &str, version: u32, since: u64, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(FILE_HEADER_LEN + payload.len());
+    out.extend_from_slice(&header(name, version, since, payload));
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The header of the file holding `payload` (its checksum covers the payload).
+pub fn header(name: &str, version: u32, since: u64, payload: &[u8]) -> [u8; FILE_HEADER_LEN] {
+    let mut out = Vec::with_capacity(FILE_HEADER_LEN);
     out.extend_from_slice(&VIEW_MAGIC);
     out.extend_from_slice(&VIEW_FILE_VERSION.to_le_bytes());
     let mut padded = [0u8; NAME_LEN];
@@ -80,8 +95,8 @@ pub fn encode(name: &str, version: u32, since: u64, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     let crc = checksum(&out, payload);
     out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(payload);
-    out
+    out.try_into()
+        .expect("the fields add up to the header length")
 }
 
 fn checksum(header: &[u8], payload: &[u8]) -> u32 {
@@ -124,12 +139,10 @@ pub fn decode(bytes: Vec<u8>, name: &str, version: u32) -> Result<Loaded, Unusab
         });
     }
     let since = le_u64(&bytes, SINCE_AT);
-    let mut payload = bytes;
-    payload.drain(..FILE_HEADER_LEN);
     Ok(Loaded {
         version: found,
         since,
-        payload,
+        bytes,
     })
 }
 
@@ -144,10 +157,18 @@ pub fn load(dir: &Path, name: &str, version: u32) -> Result<Loaded, Unusable> {
 
 /// Writes a view file atomically: temp file, fsync, rename over the old one, fsync the dir.
 pub fn store(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    store_parts(dir, name, &[bytes])
+}
+
+/// [`store`] of a file given in pieces (a [`header`] and its payload: no copy of a large
+/// payload is made to put the header in front of it).
+pub fn store_parts(dir: &Path, name: &str, parts: &[&[u8]]) -> io::Result<()> {
     let path = path_of(dir, name);
     let tmp = dir.join(format!("{name}.view.tmp"));
     let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
+    for part in parts {
+        file.write_all(part)?;
+    }
     file.sync_all()?;
     drop(file);
     fs::rename(&tmp, &path)?;
@@ -174,10 +195,7 @@ mod tests {
     fn round_trip_and_each_defect_is_named() {
         let bytes = encode("keys", 3, 1234, b"payload");
         let loaded = decode(bytes.clone(), "keys", 3).expect("good file");
-        assert_eq!(
-            (loaded.since, loaded.payload.as_slice()),
-            (1234, &b"payload"[..])
-        );
+        assert_eq!((loaded.since, loaded.payload()), (1234, &b"payload"[..]));
         assert_eq!(
             decode(bytes.clone(), "keys", 4).unwrap_err(),
             Unusable::Version {
@@ -213,6 +231,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         store(dir.path(), "feeds", &encode("feeds", 1, 9, b"x")).expect("store");
         assert_eq!(load(dir.path(), "feeds", 1).expect("load").since, 9);
+        let head = header("keys", 2, 7, b"pay");
+        store_parts(dir.path(), "keys", &[&head, b"pay"]).expect("store in parts");
+        let back = std::fs::read(path_of(dir.path(), "keys")).expect("read");
+        assert_eq!(back, encode("keys", 2, 7, b"pay"));
+        assert_eq!(load(dir.path(), "keys", 2).expect("load").payload(), b"pay");
         assert_eq!(load(dir.path(), "types", 1).unwrap_err(), Unusable::Missing);
     }
 }

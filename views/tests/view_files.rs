@@ -87,7 +87,7 @@ fn version_change_rebuilds_that_view_only() {
     let dir = store();
     let path = view_path(dir.path(), "types");
     let loaded = viewfile::load(&dir.path().join("views"), "types", 1).expect("good file");
-    let older = viewfile::encode("types", 0, loaded.since, &loaded.payload);
+    let older = viewfile::encode("types", 0, loaded.since, loaded.payload());
     std::fs::write(&path, older).expect("write");
     check(dir.path(), "types", "version 0");
 }
