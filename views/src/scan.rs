@@ -19,7 +19,7 @@ use crate::tangles::{self, Claim};
 /// What the graph views read from one public content object.
 ///
 /// Built once per record in rebuilds, so it avoids allocating for the usual record: up to
-/// [`INLINE_LINKS`] links are held inline, and the usual paths ([`COMMON_PATHS`]) by number.
+/// two links are held inline, and the usual paths (`vote.link`, `root`, `mentions`, …) by number.
 #[derive(Debug, Clone)]
 pub struct Facts {
     /// The first links, each pair once, document order; `inline[..inline_len]` are used.

@@ -414,7 +414,9 @@ impl View for Tangles {
     /// count and per node: id, offset, timestamp, ancestor count, and per ancestor a varint
     /// tag (0 = root, 1 = unknown followed by the 32-byte id, `2 + i` = node `i`).
     fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
+        // About 60 bytes per member (id, offset, timestamp, one or two previous).
+        let members: usize = self.tangles.values().map(|t| t.nodes.len()).sum();
+        let mut w = Writer::with_capacity(64 + self.tangles.len() * 40 + members * 60);
         w.len(self.names.len());
         self.names.iter().for_each(|n| w.str(n));
         let mut keys: Vec<&TangleKey> = self.tangles.keys().collect();
