@@ -861,6 +861,28 @@ mod tests {
             decode_b64::<64>(&sig),
             crate::refs::decode_exact::<64>(&sig)
         );
+        // Every ending over digits of every low-bit pattern, padding and a non-digit.
+        for tail in all_strings(b"AQgwBE/+=!", 4)
+            .iter()
+            .filter(|t| t.len() == 4)
+        {
+            let ref32 = format!("{}{tail}", "A".repeat(40));
+            let sig = format!("{}{tail}", "A".repeat(84));
+            let ref_tail = &tail[1..];
+            let ref32_short = format!("{}{ref_tail}", "A".repeat(41));
+            assert_eq!(
+                decode_b64::<32>(&ref32),
+                crate::refs::decode_exact::<32>(&ref32)
+            );
+            assert_eq!(
+                decode_b64::<64>(&sig),
+                crate::refs::decode_exact::<64>(&sig)
+            );
+            assert_eq!(
+                decode_b64::<32>(&ref32_short),
+                crate::refs::decode_exact::<32>(&ref32_short)
+            );
+        }
         let not_canonical = format!("{}Ah==", "A".repeat(84));
         assert_eq!(decode_b64::<64>(&not_canonical), None);
         assert_eq!(crate::refs::decode_exact::<64>(&not_canonical), None);
