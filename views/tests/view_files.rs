@@ -19,6 +19,16 @@ fn view_path(dir: &Path, name: &str) -> std::path::PathBuf {
     viewfile::path_of(&dir.join("views"), name)
 }
 
+/// Flips one bit in the middle of the file at `path`; returns its bytes before and after.
+fn flip_middle_bit(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    let good = std::fs::read(path).expect("read");
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    std::fs::write(path, &bad).expect("damage the file");
+    (good, bad)
+}
+
 /// Reopens, and checks that exactly `broken` was rebuilt (for a reason containing `why`)
 /// and that every view agrees with the log.
 fn check(dir: &Path, broken: &str, why: &str) {
@@ -56,11 +66,7 @@ fn check(dir: &Path, broken: &str, why: &str) {
 #[test]
 fn flipped_byte_rebuilds_that_view_only() {
     let dir = store();
-    let path = view_path(dir.path(), "feeds");
-    let mut bytes = std::fs::read(&path).expect("read");
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x40;
-    std::fs::write(&path, bytes).expect("write");
+    flip_middle_bit(&view_path(dir.path(), "feeds"));
     check(dir.path(), "feeds", "checksum");
 }
 
@@ -99,11 +105,7 @@ fn reindex_rewrites_files_at_the_same_log_end() {
     let dir = store();
     let db = Db::open(dir.path()).expect("open");
     let path = view_path(dir.path(), "tangles");
-    let good = std::fs::read(&path).expect("read");
-    let mut bad = good.clone();
-    let mid = bad.len() / 2;
-    bad[mid] ^= 0x40;
-    std::fs::write(&path, &bad).expect("damage the file");
+    let (good, _) = flip_middle_bit(&path);
     db.reindex(&["tangles"], &mut |_| {}).expect("reindex");
     assert_eq!(std::fs::read(&path).expect("read"), good, "rewritten");
     drop(db);
@@ -118,11 +120,7 @@ fn reindex_rewrites_files_at_the_same_log_end() {
 fn a_damaged_view_is_rebuilt_and_rewritten_at_its_first_use() {
     let dir = store();
     let path = view_path(dir.path(), "backlinks");
-    let good = std::fs::read(&path).expect("read");
-    let mut bad = good.clone();
-    let mid = bad.len() / 2;
-    bad[mid] ^= 0x40;
-    std::fs::write(&path, &bad).expect("damage the file");
+    let (good, bad) = flip_middle_bit(&path);
 
     let db = Db::open(dir.path()).expect("open");
     let first = db
