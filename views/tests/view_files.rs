@@ -19,6 +19,12 @@ fn view_path(dir: &Path, name: &str) -> std::path::PathBuf {
     viewfile::path_of(&dir.join("views"), name)
 }
 
+/// The id of the first message in the log (reading it loads no view).
+fn first_id(db: &Db) -> sluice_msg::MsgId {
+    let first = db.messages_from(0).next().expect("a message");
+    first.expect("readable").id()
+}
+
 /// Flips one bit in the middle of the file at `path`; returns its bytes before and after.
 fn flip_middle_bit(path: &Path) -> (Vec<u8>, Vec<u8>) {
     let good = std::fs::read(path).expect("read");
@@ -123,12 +129,7 @@ fn a_damaged_view_is_rebuilt_and_rewritten_at_its_first_use() {
     let (good, bad) = flip_middle_bit(&path);
 
     let db = Db::open(dir.path()).expect("open");
-    let first = db
-        .messages_from(0)
-        .next()
-        .expect("a message")
-        .expect("readable");
-    let id = first.id();
+    let id = first_id(&db);
     assert!(db.get(&id).expect("get").is_some());
     assert_eq!(std::fs::read(&path).expect("read"), bad, "not read yet");
 
@@ -161,12 +162,7 @@ fn closing_keeps_the_files_of_views_never_loaded() {
         .map(|n| std::fs::read(view_path(dir.path(), n)).expect("read"))
         .collect();
     let db = Db::open(dir.path()).expect("open");
-    let first = db
-        .messages_from(0)
-        .next()
-        .expect("a message")
-        .expect("readable");
-    assert!(db.get(&first.id()).expect("get").is_some());
+    assert!(db.get(&first_id(&db)).expect("get").is_some());
     drop(db);
     for (name, bytes) in names.iter().zip(&before) {
         let after = std::fs::read(view_path(dir.path(), name)).expect("read");
