@@ -41,6 +41,11 @@ mod log;
     reason = "the memory mapping of the log file lives here, and only here"
 )]
 mod map;
+#[expect(
+    unsafe_code,
+    reason = "read-only mappings of files that are replaced, never rewritten (view files)"
+)]
+mod mapped;
 mod recovery;
 mod writer;
 
@@ -48,6 +53,7 @@ pub use error::Error;
 pub use format::FrameError;
 pub use iter::{Item, Iter, RevIter, Tail};
 pub use log::{Log, LogOptions, VerifyReport};
+pub use mapped::MappedFile;
 pub use recovery::{Recovery, RecoveryMode};
 
 #[cfg(test)]

@@ -22,7 +22,8 @@ use crate::stored::MsgRef;
 use crate::subscribe::{Filter, Hub, Subscription};
 use crate::tangles::Tangles;
 use crate::types::TypesView;
-use crate::viewfile::{self, Unusable};
+use crate::view::ViewDataError;
+use crate::viewfile::Unusable;
 
 /// Options for [`Db::open_with`] and [`Db::open_read_only_with`].
 #[derive(Debug, Clone)]
@@ -488,9 +489,7 @@ impl Db {
         self.slots()
             .into_iter()
             .map(|slot| {
-                let file = viewfile::load(&self.views_dir(), slot.name(), slot.version())
-                    .err()
-                    .map(|u| describe(&u));
+                let file = slot.check_file(&self.views_dir());
                 let blank = slot.blank();
                 engine::catch_up(&self.log, &[blank.as_ref()], end, &mut |_| {})?;
                 let matches_log = blank.snapshot() == slot.snapshot();
@@ -509,7 +508,23 @@ impl Db {
         self.persist_slots(&self.loaded_slots())
     }
 
+    /// Writes the files of `slots` (those whose state moved), rebuilding first any whose
+    /// loaded file turns out damaged where the view had not read it yet: damage is never
+    /// carried into a new file.
     pub(crate) fn persist_slots(&self, slots: &[&dyn AnySlot]) -> Result<(), Error> {
+        if self.read_only {
+            return Ok(());
+        }
+        for slot in slots {
+            if let Err(damage) = slot.verify() {
+                self.rebuild_damaged(&[*slot], damage)?;
+            }
+        }
+        self.persist_checked(slots)
+    }
+
+    /// Writes the files of `slots` whose state moved, each on its own thread.
+    fn persist_checked(&self, slots: &[&dyn AnySlot]) -> Result<(), Error> {
         if self.read_only {
             return Ok(());
         }
@@ -554,10 +569,6 @@ pub(crate) fn feed_state(m: &MsgRef<'_>) -> FeedState {
         sequence: m.sequence(),
         timestamp: m.timestamp(),
     }
-}
-
-fn describe(u: &Unusable) -> String {
-    u.to_string()
 }
 
 fn report_rebuild(name: &str, why: &Unusable) {
@@ -647,10 +658,38 @@ impl Db {
 }
 
 impl Db {
+    /// Offsets of records whose id shares `id`'s prefix, from the keys view as it is. When the
+    /// lookup lands in a damaged block of the view's file, the view is rebuilt from the log
+    /// first (and its file rewritten by a writer).
+    pub(crate) fn key_candidates(&self, id: &MsgId) -> Result<Vec<u64>, Error> {
+        let found = self.keys.read().candidates(id).map(Iterator::collect);
+        match found {
+            Ok(offsets) => Ok(offsets),
+            Err(damage) => {
+                self.rebuild_damaged(&[&self.keys], damage)?;
+                let again = self.keys.read().candidates(id).map(Iterator::collect);
+                again.map_err(|source| Error::ViewData {
+                    view: "keys",
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Rebuilds views whose loaded file turned out damaged, then rewrites their files.
+    fn rebuild_damaged(&self, slots: &[&dyn AnySlot], damage: ViewDataError) -> Result<(), Error> {
+        let why = Unusable::Damaged(damage.0);
+        for slot in slots {
+            report_rebuild(slot.name(), &why);
+            slot.invalidate(why.clone());
+        }
+        self.catch_up_to(self.log.end(), &mut |_| {})?;
+        self.persist_checked(slots)
+    }
+
     /// The offset of a stored message, from the keys view as it is (no catch-up).
     pub(crate) fn stored_offset(&self, id: &MsgId) -> Result<Option<u64>, Error> {
-        let candidates: Vec<u64> = self.keys.read().candidates(id).collect();
-        for offset in candidates {
+        for offset in self.key_candidates(id)? {
             if crate::record::id_of(self.log.get(offset)?) == Some(*id) {
                 return Ok(Some(offset));
             }

@@ -15,7 +15,7 @@ use sluice_log::Log;
 use crate::error::Error;
 use crate::record::{self, Header};
 use crate::scan::Facts;
-use crate::view::{Indexed, View};
+use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::{self, Unusable};
 
 /// Records decoded and handed to views at a time.
@@ -80,12 +80,27 @@ impl<V: View> Slot<V> {
         }
         let mut fresh = (self.make)();
         fresh
-            .decode(loaded.payload())
+            .load(loaded.payload)
             .map_err(|_| Unusable::Malformed("payload does not decode"))?;
         *self.write() = fresh;
         self.since.store(loaded.since, Ordering::Release);
         self.persisted.store(loaded.since, Ordering::Release);
         Ok(())
+    }
+
+    /// After the state at `since` was written: a view that reads its file in place switches
+    /// to the new file, unless records were applied meanwhile (the next write switches then).
+    fn switch_to_file(&self, dir: &Path, since: u64) {
+        let mut view = self.write();
+        if self.since.load(Ordering::Acquire) != since {
+            return;
+        }
+        let switched = viewfile::load(dir, view.name(), view.version())
+            .map_err(|why| why.to_string())
+            .and_then(|loaded| view.stored(loaded.payload).map_err(|e| e.to_string()));
+        if let Err(why) = switched {
+            tracing::warn!(view = view.name(), reason = %why, "cannot read the view file just written; the view keeps its state in memory");
+        }
     }
 }
 
@@ -109,6 +124,14 @@ pub(crate) trait AnySlot: Send + Sync {
     fn apply_chunk(&self, entries: &[Indexed<'_>], facts: Option<&[Option<Facts>]>, end: u64);
     /// Empties the view for a rebuild.
     fn reset(&self);
+    /// Empties the view for a rebuild because its file turned out damaged, and says so in
+    /// [`AnySlot::rebuilt_because`].
+    fn invalidate(&self, why: Unusable);
+    /// Checks the parts of the loaded file the view checks itself (see `View::verify`).
+    fn verify(&self) -> Result<(), ViewDataError>;
+    /// What is wrong with the view's file as it is on disk, read whole (None when it is
+    /// good); for fsck.
+    fn check_file(&self, dir: &Path) -> Option<String>;
     /// Writes the view file if the view is loaded and `since` moved since the last write.
     fn persist(&self, dir: &Path) -> std::io::Result<()>;
     /// The encoded state and its `since`.
@@ -172,12 +195,35 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         self.since.fetch_max(end, Ordering::AcqRel);
     }
     fn reset(&self) {
-        let old = std::mem::replace(&mut *self.write(), (self.make)());
+        let mut view = self.write();
+        let old = std::mem::replace(&mut *view, (self.make)());
         self.since.store(0, Ordering::Release);
         // The file no longer holds this state: the next persist writes it whatever `since`.
         self.persisted.store(NEVER, Ordering::Release);
+        drop(view);
         // Freeing a large view takes a few milliseconds: do it beside the rebuild that follows.
         rayon::spawn(move || drop(old));
+    }
+    fn invalidate(&self, why: Unusable) {
+        let mut rebuilt = self
+            .rebuilt
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reset();
+        *rebuilt = Some(why);
+    }
+    fn verify(&self) -> Result<(), ViewDataError> {
+        self.read().verify()
+    }
+    fn check_file(&self, dir: &Path) -> Option<String> {
+        let (name, version) = (self.name(), self.version());
+        let loaded = match viewfile::load(dir, name, version) {
+            Ok(loaded) => loaded,
+            Err(why) => return Some(why.to_string()),
+        };
+        let mut view = (self.make)();
+        let read = view.load(loaded.payload).and_then(|()| view.verify());
+        read.err().map(|e| e.to_string())
     }
     fn persist(&self, dir: &Path) -> std::io::Result<()> {
         let view = self.read();
@@ -186,11 +232,22 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         if !self.is_loaded() || self.persisted.load(Ordering::Acquire) == since {
             return Ok(());
         }
+        // Never carry damage of the loaded file into a new one (the database checks first and
+        // rebuilds a damaged view; this is the last guard).
+        view.verify()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let payload = view.encode();
-        let header = viewfile::header(view.name(), view.version(), since, &payload);
+        let checked = view.checked_len(&payload);
+        let (name, version) = (view.name(), view.version());
+        let header = viewfile::header(name, version, since, &payload, checked);
+        let in_place = view.reads_in_place();
         drop(view);
-        viewfile::store_parts(dir, self.name(), &[&header, &payload])?;
+        viewfile::store_parts(dir, name, &[&header, &payload])?;
+        drop(payload);
         self.persisted.store(since, Ordering::Release);
+        if in_place {
+            self.switch_to_file(dir, since);
+        }
         Ok(())
     }
     fn snapshot(&self) -> (u64, Vec<u8>) {

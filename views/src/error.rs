@@ -31,6 +31,15 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A view's data could not be read even after rebuilding it from the log (a bug: please
+    /// report it with the message).
+    #[error("the `{view}` view is unreadable after a rebuild")]
+    ViewData {
+        /// The view's name.
+        view: &'static str,
+        /// What is wrong.
+        source: crate::view::ViewDataError,
+    },
     /// A write was attempted on a database opened with `Db::open_read_only`.
     #[error("the database is open read-only; open it with Db::open to add messages or write views")]
     ReadOnly,

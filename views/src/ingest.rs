@@ -139,18 +139,33 @@ impl Db {
         Ok(StoredMsg::new(offset, self.log.get(offset)?.to_vec()))
     }
 
-    /// Whether each message is already stored (one look at the keys view for the batch).
+    /// Whether each message is already stored (one look at the keys view for the batch;
+    /// should it land in a damaged block of the view's file, one by one after the rebuild).
     fn already_stored(&self, msgs: &[Message]) -> Result<Vec<bool>, Error> {
-        let keys = self.keys.read();
-        let stored = |id: MsgId| -> Result<bool, Error> {
-            for offset in keys.candidates(&id) {
-                if record::id_of(self.log.get(offset)?) == Some(id) {
-                    return Ok(true);
+        let found = {
+            let keys = self.keys.read();
+            let stored = |id: MsgId| -> Result<Option<bool>, Error> {
+                let Ok(candidates) = keys.candidates(&id) else {
+                    return Ok(None);
+                };
+                for offset in candidates {
+                    if record::id_of(self.log.get(offset)?) == Some(id) {
+                        return Ok(Some(true));
+                    }
                 }
-            }
-            Ok(false)
+                Ok(Some(false))
+            };
+            msgs.iter()
+                .map(|m| stored(m.id()))
+                .collect::<Result<Option<Vec<bool>>, Error>>()?
         };
-        msgs.iter().map(|m| stored(m.id())).collect()
+        match found {
+            Some(found) => Ok(found),
+            None => msgs
+                .iter()
+                .map(|m| Ok(self.stored_offset(&m.id())?.is_some()))
+                .collect(),
+        }
     }
 
     fn hmac(&self) -> Option<HmacKey> {

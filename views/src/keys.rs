@@ -3,28 +3,55 @@
 //! It stores only the first eight bytes of each id (16 bytes per message on disk); the
 //! database confirms a hit by comparing the full id in the record header, so a prefix
 //! collision costs one extra record read, never a wrong answer.
+//!
+//! The view answers from its file in place: the sorted (prefix, offset) pairs are read
+//! through the file's mapping, in blocks of [`BLOCK`] pairs that each carry their own CRC,
+//! checked the first time a lookup lands in them. Opening a store therefore reads a small
+//! directory (each block's first prefix and CRC), not the whole view, and the pairs stay out
+//! of the process's anonymous memory. Only what was applied since the file was written is held
+//! in memory, and a writer drops it when it writes the file again ([`View::stored`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sluice_msg::MsgId;
 
 use crate::codec::{RandomKeys, Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
+use crate::viewfile::Payload;
+
+/// Pairs per checked block of the file (16 KiB).
+pub const BLOCK: usize = 1024;
+/// Bytes per (prefix, offset) pair.
+const PAIR: usize = 16;
+/// Bytes of the payload's fixed fields: pairs, collisions, block size, blocks.
+const FIXED: usize = 4 * 8;
 
 /// Message id prefix → offsets. Most prefixes map to one offset; collisions go to `extra`.
 ///
-/// What a view file held stays a sorted array (`base`, binary-searched), so loading the view is
-/// one pass over the file with no hashing; prefixes applied after that go to a hash map.
-/// A prefix is in `base` or in `first`, never both.
+/// The sorted pairs of the loaded file (`base`) are read in place; prefixes applied after
+/// that go to a hash map. A prefix is in `base` or in `first`, never both.
 #[derive(Debug, Default)]
 pub struct KeysView {
-    base: Vec<(u64, u64)>,
-    /// `base` cut by the top `bits` bits of the prefix (ids are hashes, so prefixes are
-    /// uniform): bucket `b` is `base[starts[b]..starts[b + 1]]`, about four pairs.
-    starts: Vec<usize>,
-    bits: u32,
+    base: Base,
     first: HashMap<u64, u64, RandomKeys>,
     extra: Vec<(u64, u64)>,
+}
+
+/// The sorted run of first offsets in a loaded file, read in place block by block.
+#[derive(Debug, Default)]
+struct Base {
+    payload: Option<Payload>,
+    /// Where the pairs start in the payload.
+    at: usize,
+    /// Number of pairs.
+    len: usize,
+    /// The first prefix of each block (strictly increasing).
+    firsts: Vec<u64>,
+    /// Each block's CRC32.
+    crcs: Vec<u32>,
+    /// One bit per block: checked already.
+    checked: Box<[AtomicU64]>,
 }
 
 /// The id prefix the keys view is keyed on.
@@ -34,72 +61,167 @@ fn prefix(id: &MsgId) -> u64 {
     u64::from_le_bytes(b)
 }
 
+fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+impl Base {
+    /// Reads the directory of a payload (see `views/FORMAT.md`); the collisions are returned.
+    fn load(payload: Payload) -> Result<(Self, Vec<(u64, u64)>), ViewDataError> {
+        let bytes = payload.bytes();
+        let mut r = Reader::new(bytes);
+        let len = r.count(PAIR)?;
+        let n_extra = r.count(PAIR)?;
+        let block = r.u64()?;
+        let n_blocks = r.count(8 + 4)?;
+        if block != BLOCK as u64 || n_blocks != len.div_ceil(BLOCK) {
+            return Err(ViewDataError(format!(
+                "{n_blocks} blocks of {block} pairs for {len} pairs"
+            )));
+        }
+        let firsts: Vec<u64> = (0..n_blocks).map(|_| r.u64()).collect::<Result<_, _>>()?;
+        let crcs = r.bytes(padded_crcs(n_blocks))?[..n_blocks * 4]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        let extra = (0..n_extra)
+            .map(|_| Ok((r.u64()?, r.u64()?)))
+            .collect::<Result<Vec<_>, ViewDataError>>()?;
+        let at = checked_len(len, n_extra);
+        if bytes.len() != at + len * PAIR {
+            return Err(ViewDataError(format!(
+                "{} bytes for {len} pairs after {at}",
+                bytes.len()
+            )));
+        }
+        if firsts.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ViewDataError("block directory out of order".into()));
+        }
+        let checked = (0..n_blocks.div_ceil(64))
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let base = Self {
+            payload: Some(payload),
+            at,
+            len,
+            firsts,
+            crcs,
+            checked,
+        };
+        Ok((base, extra))
+    }
+
+    /// Block `i`'s pairs, checked against its CRC (and its order) on first use.
+    fn block(&self, i: usize) -> Result<&[u8], ViewDataError> {
+        let Some(payload) = &self.payload else {
+            return Ok(&[]);
+        };
+        let start = self.at + i * BLOCK * PAIR;
+        let end = self.at + ((i + 1) * BLOCK).min(self.len) * PAIR;
+        let bytes = &payload.bytes()[start..end];
+        let (word, bit) = (&self.checked[i / 64], 1u64 << (i % 64));
+        if word.load(Ordering::Acquire) & bit != 0 {
+            return Ok(bytes);
+        }
+        let sorted = (PAIR..bytes.len())
+            .step_by(PAIR)
+            .all(|at| le_u64(bytes, at - PAIR) < le_u64(bytes, at));
+        if crc32fast::hash(bytes) != self.crcs[i] || !sorted || le_u64(bytes, 0) != self.firsts[i] {
+            return Err(ViewDataError(format!(
+                "block {i} of the keys view file fails its check"
+            )));
+        }
+        word.fetch_or(bit, Ordering::AcqRel);
+        Ok(bytes)
+    }
+
+    /// The offset stored under prefix `p`, looking only into the one block that can hold it.
+    fn get(&self, p: u64) -> Result<Option<u64>, ViewDataError> {
+        let Some(i) = self.firsts.partition_point(|&f| f <= p).checked_sub(1) else {
+            return Ok(None);
+        };
+        let block = self.block(i)?;
+        let (mut lo, mut hi) = (0, block.len() / PAIR);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if le_u64(block, mid * PAIR) < p {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let hit = lo * PAIR < block.len() && le_u64(block, lo * PAIR) == p;
+        Ok(hit.then(|| le_u64(block, lo * PAIR + 8)))
+    }
+
+    /// Checks every block not checked yet.
+    fn verify(&self) -> Result<(), ViewDataError> {
+        (0..self.firsts.len()).try_for_each(|i| self.block(i).map(drop))
+    }
+
+    /// Marks every block checked (the file was just written from this process's state).
+    fn trust(&self) {
+        self.checked
+            .iter()
+            .for_each(|w| w.store(u64::MAX, Ordering::Release));
+    }
+
+    /// Every pair, in order (blocks failing their check are read as they are: callers that
+    /// must not carry damage forward call [`Base::verify`] first).
+    fn pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let bytes = self.payload.as_ref().map_or(&[][..], |p| p.bytes());
+        let run = bytes.get(self.at..self.at + self.len * PAIR).unwrap_or(&[]);
+        run.chunks_exact(PAIR).map(|c| (le_u64(c, 0), le_u64(c, 8)))
+    }
+}
+
+/// Bytes of the CRC table for `n` blocks, padded to eight.
+fn padded_crcs(n: usize) -> usize {
+    (n * 4).next_multiple_of(8)
+}
+
+/// Where the pairs start: after the fixed fields, the directory and the collisions, all of
+/// which the file checksum covers.
+fn checked_len(len: usize, n_extra: usize) -> usize {
+    let blocks = len.div_ceil(BLOCK);
+    FIXED + blocks * 8 + padded_crcs(blocks) + n_extra * PAIR
+}
+
 impl KeysView {
     /// An empty view.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Offsets of records whose id shares `id`'s prefix (confirm with the record's id).
-    pub fn candidates(&self, id: &MsgId) -> impl Iterator<Item = u64> + '_ {
+    /// Offsets of records whose id shares `id`'s prefix (confirm with the record's id); an
+    /// error when the block of the view file that would hold it is damaged.
+    pub fn candidates(&self, id: &MsgId) -> Result<impl Iterator<Item = u64> + '_, ViewDataError> {
         let p = prefix(id);
-        let extra = self
-            .extra
-            .iter()
-            .filter(move |(q, _)| *q == p)
-            .map(|&(_, o)| o);
-        self.offset_of(p).into_iter().chain(extra)
+        let extra = self.extra.iter().filter(move |(q, _)| *q == p);
+        Ok(self.offset_of(p)?.into_iter().chain(extra.map(|&(_, o)| o)))
     }
 
     /// Number of messages indexed.
     pub fn len(&self) -> usize {
-        self.base.len() + self.first.len() + self.extra.len()
+        self.base.len + self.first.len() + self.extra.len()
     }
 
     /// Whether no message is indexed.
     pub fn is_empty(&self) -> bool {
-        self.base.is_empty() && self.first.is_empty()
+        self.len() == 0
     }
 
     /// The first offset stored under prefix `p`.
-    fn offset_of(&self, p: u64) -> Option<u64> {
-        self.base_offset(p).or_else(|| self.first.get(&p).copied())
-    }
-
-    /// The first offset of prefix `p` in the loaded file's sorted run.
-    fn base_offset(&self, p: u64) -> Option<u64> {
-        let bucket = self.bucket(p);
-        let run = match (self.starts.get(bucket), self.starts.get(bucket + 1)) {
-            (Some(&lo), Some(&hi)) => &self.base[lo..hi],
-            _ => &self.base[..],
-        };
-        let i = run.binary_search_by_key(&p, |&(q, _)| q).ok()?;
-        Some(run[i].1)
-    }
-
-    /// The bucket of prefix `p` in `starts`.
-    fn bucket(&self, p: u64) -> usize {
-        match self.bits {
-            0 => 0,
-            bits => usize::try_from(p >> (64 - bits)).unwrap_or(usize::MAX),
-        }
-    }
-
-    /// Builds `starts` over the sorted `base`: about four pairs per bucket.
-    fn index_base(&mut self) {
-        self.bits = (self.base.len() / 4).max(1).ilog2();
-        let mut starts = vec![0; (1 << self.bits) + 1];
-        for &(p, _) in &self.base {
-            starts[self.bucket(p) + 1] += 1;
-        }
-        for b in 1..starts.len() {
-            starts[b] += starts[b - 1];
-        }
-        self.starts = starts;
+    fn offset_of(&self, p: u64) -> Result<Option<u64>, ViewDataError> {
+        Ok(self.base.get(p)?.or_else(|| self.first.get(&p).copied()))
     }
 
     fn insert(&mut self, p: u64, offset: u64) {
-        let existing = match self.base_offset(p) {
+        // A damaged block reads as "absent" here: the view is rebuilt as soon as the damage is
+        // seen by a lookup or by the check before the view is written.
+        let existing = match self.base.get(p).ok().flatten() {
             Some(existing) => existing,
             // One hash lookup: `first` holds the prefix already, or takes it now.
             None => *self.first.entry(p).or_insert(offset),
@@ -112,9 +234,9 @@ impl KeysView {
     /// Every (prefix, first offset) pair, sorted by prefix.
     fn sorted_pairs(&self) -> Vec<(u64, u64)> {
         let applied = sort_by_prefix(self.first.iter().map(|(&p, &o)| (p, o)).collect());
-        let mut pairs = Vec::with_capacity(self.base.len() + applied.len() + self.extra.len());
-        let (mut a, mut b) = (self.base.iter().peekable(), applied.into_iter().peekable());
-        while let (Some(&&x), Some(&y)) = (a.peek(), b.peek()) {
+        let mut pairs = Vec::with_capacity(self.base.len + applied.len());
+        let (mut a, mut b) = (self.base.pairs().peekable(), applied.into_iter().peekable());
+        while let (Some(&x), Some(&y)) = (a.peek(), b.peek()) {
             if x <= y {
                 pairs.push(x);
                 a.next();
@@ -166,51 +288,70 @@ impl View for KeysView {
         "keys"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn apply(&mut self, msg: &Indexed<'_>) {
         self.insert(prefix(&msg.id), msg.offset);
     }
     fn encode(&self) -> Vec<u8> {
-        let mut pairs = self.sorted_pairs();
-        pairs.extend_from_slice(&self.extra);
-        let mut w = Writer::with_capacity(8 + pairs.len() * 16);
-        w.u64(pairs.len() as u64);
-        for (p, o) in pairs {
+        let pairs = self.sorted_pairs();
+        let blocks = pairs.len().div_ceil(BLOCK);
+        let at = checked_len(pairs.len(), self.extra.len());
+        let mut w = Writer::with_capacity(at + pairs.len() * PAIR);
+        for n in [pairs.len(), self.extra.len(), BLOCK, blocks] {
+            w.u64(n as u64);
+        }
+        for block in pairs.chunks(BLOCK) {
+            w.u64(block[0].0);
+        }
+        let crcs_at = w.0.len();
+        w.bytes(&vec![0; padded_crcs(blocks)]);
+        for &(p, o) in self.extra.iter().chain(&pairs) {
             w.u64(p);
             w.u64(o);
         }
-        w.0
+        // Each block's CRC, over the bytes just written.
+        let mut bytes = w.0;
+        for i in 0..blocks {
+            let run = at + i * BLOCK * PAIR..at + ((i + 1) * BLOCK).min(pairs.len()) * PAIR;
+            let crc = crc32fast::hash(&bytes[run]);
+            bytes[crcs_at + 4 * i..crcs_at + 4 * i + 4].copy_from_slice(&crc.to_le_bytes());
+        }
+        bytes
     }
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {
+        self.load(Payload::owned(bytes.to_vec()))
+    }
+    fn load(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        let (base, extra) = Base::load(payload)?;
         self.clear();
-        let mut r = Reader::new(bytes);
-        let n = r.count(16)?;
-        // The file holds the sorted first offsets, then the collisions: the sorted run goes
-        // to `base` as it is; anything after it (or a file not written that way) is inserted.
-        self.base.reserve_exact(n);
-        let mut rest = 0;
-        for i in 0..n {
-            let (p, o) = (r.u64()?, r.u64()?);
-            if self.base.last().is_none_or(|&(q, _)| q < p) {
-                self.base.push((p, o));
-            } else {
-                rest = n - i - 1;
-                self.insert(p, o);
-                break;
-            }
+        self.base = base;
+        self.extra = extra;
+        Ok(())
+    }
+    fn checked_len(&self, payload: &[u8]) -> usize {
+        let mut r = Reader::new(payload);
+        match (r.u64(), r.u64()) {
+            (Ok(len), Ok(n_extra)) => usize::try_from(len)
+                .ok()
+                .zip(usize::try_from(n_extra).ok())
+                .map_or(payload.len(), |(len, n_extra)| checked_len(len, n_extra)),
+            _ => payload.len(),
         }
-        self.index_base();
-        for _ in 0..rest {
-            let (p, o) = (r.u64()?, r.u64()?);
-            self.insert(p, o);
-        }
-        r.finish()
+    }
+    fn verify(&self) -> Result<(), ViewDataError> {
+        self.base.verify()
+    }
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+    fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        self.load(payload)?;
+        self.base.trust();
+        Ok(())
     }
     fn clear(&mut self) {
-        self.base = Vec::new();
-        self.starts = Vec::new();
-        self.bits = 0;
+        self.base = Base::default();
         self.first.clear();
         self.extra.clear();
     }
@@ -229,6 +370,29 @@ mod tests {
         back
     }
 
+    fn get(view: &KeysView, p: u64) -> Option<u64> {
+        view.offset_of(p).expect("no damage")
+    }
+
+    /// `n` pseudo-random distinct prefixes with offsets 0.., plus the two extremes.
+    fn filled(n: u64) -> (KeysView, Vec<(u64, u64)>) {
+        let mut view = KeysView::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut all = Vec::new();
+        for o in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            view.insert(x, o);
+            all.push((x, o));
+        }
+        for (p, o) in [(0, 9999), (u64::MAX, 8888)] {
+            view.insert(p, o);
+            all.push((p, o));
+        }
+        (view, all)
+    }
+
     #[test]
     fn loaded_and_applied_prefixes_answer_alike_and_encode_the_same() {
         let mut view = KeysView::new();
@@ -237,7 +401,7 @@ mod tests {
         }
         let mut back = loaded(&view);
         assert_eq!(back.encode(), view.encode());
-        assert_eq!((back.base.len(), back.first.len(), back.len()), (3, 0, 4));
+        assert_eq!((back.base.len, back.first.len(), back.len()), (3, 0, 4));
         // New prefixes after loading, one colliding with a loaded one, one between two.
         for v in [&mut view, &mut back] {
             v.insert(5, 500);
@@ -245,36 +409,84 @@ mod tests {
             v.insert(9, 100);
         }
         assert_eq!(back.encode(), view.encode());
-        assert_eq!(back.offset_of(5), Some(500));
-        assert_eq!(back.offset_of(9), Some(100));
-        assert_eq!(back.offset_of(4), None);
+        assert_eq!(get(&back, 5), Some(500));
+        assert_eq!(get(&back, 9), Some(100));
+        assert_eq!(get(&back, 4), None);
         assert_eq!(loaded(&back).encode(), view.encode());
+        let ids = |v: &KeysView, p: u64| {
+            let mut id = MsgId([0; 32]);
+            id.0[..8].copy_from_slice(&p.to_le_bytes());
+            v.candidates(&id).expect("no damage").collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&back, 9), vec![100, 600]);
+        assert_eq!(ids(&loaded(&back), 3), vec![200, 400]);
     }
 
     #[test]
-    fn bucketed_lookups_find_every_loaded_prefix() {
-        let mut view = KeysView::new();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut all = Vec::new();
-        for o in 0..5000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            view.insert(x, o);
-            all.push((x, o));
-        }
-        view.insert(0, 9999);
-        view.insert(u64::MAX, 8888);
+    fn lookups_find_every_loaded_prefix_across_blocks() {
+        let (view, all) = filled(5000);
         let back = loaded(&view);
-        assert!(back.bits >= 10, "{} bits for 5,002 pairs", back.bits);
+        assert_eq!(back.base.firsts.len(), 5002usize.div_ceil(BLOCK));
         for (p, o) in all {
-            assert_eq!(back.offset_of(p), Some(o));
-            assert_eq!(back.offset_of(p.wrapping_add(1)), None);
+            assert_eq!(get(&back, p), Some(o));
+            if p != 0 && p != u64::MAX {
+                assert_eq!(get(&back, p + 1), None);
+            }
         }
-        assert_eq!(
-            (back.offset_of(0), back.offset_of(u64::MAX)),
-            (Some(9999), Some(8888))
+        back.verify().expect("every block checks");
+    }
+
+    #[test]
+    fn a_damaged_block_is_an_error_never_a_wrong_answer() {
+        let (view, all) = filled(3000);
+        let mut bytes = view.encode();
+        let pairs_at = view.checked_len(&bytes);
+        assert!(pairs_at < 200, "the checked part is a small directory");
+        // Flip one offset byte in the second block's pairs.
+        bytes[pairs_at + BLOCK * PAIR + 5 * PAIR + 8] ^= 0x40;
+        let mut back = KeysView::new();
+        back.decode(&bytes).expect("the directory still decodes");
+        let second = |&&(p, _): &&(u64, u64)| back.base.firsts[1] <= p && p < back.base.firsts[2];
+        let (hit, miss) = (
+            all.iter().find(second).expect("a prefix in block 1"),
+            all.iter()
+                .find(|&&(p, _)| p < back.base.firsts[1])
+                .expect("one in block 0"),
         );
+        assert_eq!(get(&back, miss.0), Some(miss.1));
+        let err = back.offset_of(hit.0).expect_err("damage is reported");
+        assert!(err.to_string().contains("block 1"), "{err}");
+        assert!(back.verify().is_err());
+        // Damage in the checked part is the file checksum's job; a bad directory is refused.
+        let mut dir = view.encode();
+        dir[FIXED..FIXED + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(KeysView::new().decode(&dir).is_err());
+    }
+
+    #[test]
+    fn a_view_switched_to_its_written_file_keeps_every_answer() {
+        let (mut view, all) = filled(2500);
+        let mut other = KeysView::new();
+        other
+            .stored(Payload::owned(view.encode()))
+            .expect("switches");
+        assert_eq!((other.first.len(), other.len()), (0, all.len()));
+        assert!(
+            other
+                .base
+                .checked
+                .iter()
+                .all(|w| w.load(Ordering::Acquire) == u64::MAX)
+        );
+        view.stored(Payload::owned(view.encode()))
+            .expect("switches");
+        for (p, o) in &all {
+            assert_eq!(get(&view, *p), Some(*o));
+        }
+        // A damaged file is refused and the state kept.
+        let before = view.encode();
+        assert!(view.stored(Payload::owned(vec![1, 2, 3])).is_err());
+        assert_eq!(view.encode(), before);
     }
 
     #[test]
@@ -294,20 +506,5 @@ mod tests {
         want.sort_unstable();
         assert_eq!(sort_by_prefix(pairs), want);
         assert_eq!(sort_by_prefix(vec![(3, 1), (1, 2)]), vec![(1, 2), (3, 1)]);
-    }
-
-    #[test]
-    fn a_file_out_of_order_still_loads_every_pair() {
-        let mut w = Writer::with_capacity(64);
-        w.u64(3);
-        for (p, o) in [(8, 1), (2, 2), (8, 3)] {
-            w.u64(p);
-            w.u64(o);
-        }
-        let mut view = KeysView::new();
-        view.decode(&w.0).expect("decodes");
-        assert_eq!(view.len(), 3);
-        assert_eq!((view.offset_of(8), view.offset_of(2)), (Some(1), Some(2)));
-        assert_eq!(view.extra, vec![(8, 3)]);
     }
 }

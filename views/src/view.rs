@@ -8,6 +8,7 @@
 use sluice_msg::{FeedId, MsgId};
 
 use crate::scan::Facts;
+use crate::viewfile::Payload;
 
 /// One message as the views see it: decoded once per record and shared by every view.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +84,34 @@ pub trait View: Send + Sync {
     fn encode(&self) -> Vec<u8>;
     /// Replaces the state with one read back from [`View::encode`]'s bytes.
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError>;
+    /// Replaces the state with the payload of the view's file. The default decodes it; a view
+    /// that answers from its file in place keeps `payload` (and checks the parts the file
+    /// checksum leaves to it, see [`View::checked_len`], as it reads them).
+    fn load(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        self.decode(payload.bytes())
+    }
+    /// How much of `payload` (from [`View::encode`]) the file's checksum covers; the view
+    /// checks the rest itself when it reads it. The default: all of it.
+    fn checked_len(&self, payload: &[u8]) -> usize {
+        payload.len()
+    }
+    /// Checks every part of a loaded file the view has not checked yet; the database calls it
+    /// before writing the state again, so damage is never carried into a new file. The
+    /// default has nothing to check.
+    fn verify(&self) -> Result<(), ViewDataError> {
+        Ok(())
+    }
+    /// Whether the view reads its file in place: the database then hands it each file it
+    /// writes through [`View::stored`]. The default is `false`.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
+    /// The state was just written to a file (`payload`) and nothing was applied since: a view
+    /// that reads in place switches to it and lets go of what it held in memory.
+    fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        let _ = payload;
+        Ok(())
+    }
     /// Empties the state before a rebuild.
     fn clear(&mut self);
     /// Whether [`Indexed::content`] must be filled in. Views that read only header fields

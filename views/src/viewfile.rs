@@ -2,17 +2,27 @@
 //! replaced atomically (temp file, fsync, rename, directory fsync).
 //!
 //! Layout (little-endian, see `views/FORMAT.md`): magic, file format version, view name
-//! (16 bytes, zero padded), view version, `since`, payload length, CRC32 of everything before
-//! the checksum field plus the payload, then the payload from [`crate::View::encode`].
+//! (16 bytes, zero padded), view version, `since`, payload length, checked length, CRC32 of
+//! everything before the checksum field plus the checked part of the payload, then the payload
+//! from [`crate::View::encode`]. The checked part is the whole payload except for views that
+//! check the rest themselves, piece by piece, when they first read it (the keys view: see
+//! [`crate::View::checked_len`]).
+//!
+//! A file is read in place through a read-only mapping ([`sluice_log::MappedFile`]): files
+//! are only ever replaced by rename, never changed in place, so a view may keep reading the
+//! payload of the file it loaded ([`Payload`]).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sluice_log::MappedFile;
 
 /// First bytes of every view file.
 pub const VIEW_MAGIC: [u8; 4] = *b"SLVW";
 /// Version of the view file layout (not of any view's payload).
-pub const VIEW_FILE_VERSION: u32 = 1;
+pub const VIEW_FILE_VERSION: u32 = 2;
 /// Room for the view's name in the header.
 pub const NAME_LEN: usize = 16;
 
@@ -22,7 +32,8 @@ const NAME_AT: usize = FORMAT_AT + size_of::<u32>();
 const VERSION_AT: usize = NAME_AT + NAME_LEN;
 const SINCE_AT: usize = VERSION_AT + size_of::<u32>();
 const LENGTH_AT: usize = SINCE_AT + size_of::<u64>();
-const CRC_AT: usize = LENGTH_AT + size_of::<u64>();
+const CHECKED_AT: usize = LENGTH_AT + size_of::<u64>();
+const CRC_AT: usize = CHECKED_AT + size_of::<u64>();
 /// Header size; the payload starts here.
 pub const FILE_HEADER_LEN: usize = CRC_AT + size_of::<u32>();
 
@@ -33,14 +44,42 @@ pub struct Loaded {
     pub version: u32,
     /// Every log record below this offset is folded into the payload.
     pub since: u64,
-    /// The whole file (the payload is not moved out of it: see [`Loaded::payload`]).
-    bytes: Vec<u8>,
+    /// The view's encoded state, read in place.
+    pub payload: Payload,
 }
 
 impl Loaded {
     /// The view's encoded state.
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[FILE_HEADER_LEN..]
+        self.payload.bytes()
+    }
+}
+
+/// A view's encoded state as stored in its file, shared and read in place: a view may keep
+/// it to answer from it (cloning is cheap).
+#[derive(Debug, Clone)]
+pub struct Payload(Arc<Source>);
+
+#[derive(Debug)]
+enum Source {
+    /// A whole view file (the payload follows its header).
+    File(MappedFile),
+    /// Payload bytes in memory.
+    Owned(Vec<u8>),
+}
+
+impl Payload {
+    /// Payload bytes held in memory.
+    pub fn owned(bytes: Vec<u8>) -> Self {
+        Self(Arc::new(Source::Owned(bytes)))
+    }
+
+    /// The payload's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match &*self.0 {
+            Source::File(file) => &file.bytes()[FILE_HEADER_LEN..],
+            Source::Owned(bytes) => bytes,
+        }
     }
 }
 
@@ -55,6 +94,8 @@ pub enum Unusable {
     Checksum,
     /// Written by another version of the view.
     Version { found: u32, wanted: u32 },
+    /// A part the view checks itself when it first reads it failed its check.
+    Damaged(String),
 }
 
 impl std::fmt::Display for Unusable {
@@ -64,6 +105,7 @@ impl std::fmt::Display for Unusable {
             Self::Malformed(why) => write!(f, "malformed ({why})"),
             Self::Checksum => write!(f, "checksum mismatch"),
             Self::Version { found, wanted } => write!(f, "version {found}, wanted {wanted}"),
+            Self::Damaged(why) => write!(f, "damaged: {why}"),
         }
     }
 }
@@ -73,16 +115,23 @@ pub fn path_of(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.view"))
 }
 
-/// Builds the file bytes for a view state.
+/// Builds the file bytes for a view state whose payload is checked whole.
 pub fn encode(name: &str, version: u32, since: u64, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(FILE_HEADER_LEN + payload.len());
-    out.extend_from_slice(&header(name, version, since, payload));
+    out.extend_from_slice(&header(name, version, since, payload, payload.len()));
     out.extend_from_slice(payload);
     out
 }
 
-/// The header of the file holding `payload` (its checksum covers the payload).
-pub fn header(name: &str, version: u32, since: u64, payload: &[u8]) -> [u8; FILE_HEADER_LEN] {
+/// The header of the file holding `payload`; its checksum covers `payload[..checked]`.
+pub fn header(
+    name: &str,
+    version: u32,
+    since: u64,
+    payload: &[u8],
+    checked: usize,
+) -> [u8; FILE_HEADER_LEN] {
+    let checked = checked.min(payload.len());
     let mut out = Vec::with_capacity(FILE_HEADER_LEN);
     out.extend_from_slice(&VIEW_MAGIC);
     out.extend_from_slice(&VIEW_FILE_VERSION.to_le_bytes());
@@ -93,28 +142,40 @@ pub fn header(name: &str, version: u32, since: u64, payload: &[u8]) -> [u8; FILE
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&since.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    let crc = checksum(&out, payload);
+    out.extend_from_slice(&(checked as u64).to_le_bytes());
+    let crc = checksum(&out, &payload[..checked]);
     out.extend_from_slice(&crc.to_le_bytes());
     out.try_into()
         .expect("the fields add up to the header length")
 }
 
-fn checksum(header: &[u8], payload: &[u8]) -> u32 {
+fn checksum(header: &[u8], checked: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&header[..CRC_AT]);
-    hasher.update(payload);
+    hasher.update(checked);
     hasher.finalize()
 }
 
 /// Parses and checks file bytes for the view `name` at `version`.
 pub fn decode(bytes: Vec<u8>, name: &str, version: u32) -> Result<Loaded, Unusable> {
+    let (version, since) = check(&bytes, name, version)?;
+    let payload = Payload::owned(bytes[FILE_HEADER_LEN..].to_vec());
+    Ok(Loaded {
+        version,
+        since,
+        payload,
+    })
+}
+
+/// Checks a whole file's header and checksum; returns its view version and `since`.
+fn check(bytes: &[u8], name: &str, version: u32) -> Result<(u32, u64), Unusable> {
     if bytes.len() < FILE_HEADER_LEN {
         return Err(Unusable::Malformed("shorter than its header"));
     }
     if bytes[MAGIC_AT..FORMAT_AT] != VIEW_MAGIC {
         return Err(Unusable::Malformed("bad magic"));
     }
-    if le_u32(&bytes, FORMAT_AT) != VIEW_FILE_VERSION {
+    if le_u32(bytes, FORMAT_AT) != VIEW_FILE_VERSION {
         return Err(Unusable::Malformed("unknown file format version"));
     }
     let stored_name = &bytes[NAME_AT..NAME_AT + NAME_LEN];
@@ -122,37 +183,42 @@ pub fn decode(bytes: Vec<u8>, name: &str, version: u32) -> Result<Loaded, Unusab
     if stored_name[..n] != name.as_bytes()[..n] || stored_name[n..].iter().any(|&b| b != 0) {
         return Err(Unusable::Malformed("file belongs to another view"));
     }
-    let length = le_u64(&bytes, LENGTH_AT);
-    if length != (bytes.len() - FILE_HEADER_LEN) as u64 {
+    let payload = &bytes[FILE_HEADER_LEN..];
+    if le_u64(bytes, LENGTH_AT) != payload.len() as u64 {
         return Err(Unusable::Malformed(
             "payload length does not match the file size",
         ));
     }
-    if le_u32(&bytes, CRC_AT) != checksum(&bytes, &bytes[FILE_HEADER_LEN..]) {
+    let checked = usize::try_from(le_u64(bytes, CHECKED_AT))
+        .ok()
+        .filter(|&c| c <= payload.len())
+        .ok_or(Unusable::Malformed("checked length beyond the payload"))?;
+    if le_u32(bytes, CRC_AT) != checksum(bytes, &payload[..checked]) {
         return Err(Unusable::Checksum);
     }
-    let found = le_u32(&bytes, VERSION_AT);
+    let found = le_u32(bytes, VERSION_AT);
     if found != version {
         return Err(Unusable::Version {
             found,
             wanted: version,
         });
     }
-    let since = le_u64(&bytes, SINCE_AT);
-    Ok(Loaded {
-        version: found,
-        since,
-        bytes,
-    })
+    Ok((found, le_u64(bytes, SINCE_AT)))
 }
 
-/// Reads and checks a view file; a missing file is [`Unusable::Missing`].
+/// Maps and checks a view file; a missing file is [`Unusable::Missing`].
 pub fn load(dir: &Path, name: &str, version: u32) -> Result<Loaded, Unusable> {
-    match fs::read(path_of(dir, name)) {
-        Ok(bytes) => decode(bytes, name, version),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Unusable::Missing),
-        Err(_) => Err(Unusable::Malformed("unreadable")),
-    }
+    let file = match MappedFile::open(&path_of(dir, name)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unusable::Missing),
+        Err(_) => return Err(Unusable::Malformed("unreadable")),
+    };
+    let (version, since) = check(file.bytes(), name, version)?;
+    Ok(Loaded {
+        version,
+        since,
+        payload: Payload(Arc::new(Source::File(file))),
+    })
 }
 
 /// Writes a view file atomically: temp file, fsync, rename over the old one, fsync the dir.
@@ -218,12 +284,31 @@ mod tests {
     }
 
     #[test]
+    fn the_checksum_covers_the_checked_part_of_the_payload_only() {
+        let payload = b"checked|left to the view";
+        let mut bytes = header("keys", 1, 5, payload, 8).to_vec();
+        bytes.extend_from_slice(payload);
+        let mut tail = bytes.clone();
+        *tail.last_mut().expect("non-empty") ^= 1;
+        assert!(decode(tail, "keys", 1).is_ok(), "the view checks the rest");
+        let mut head = bytes.clone();
+        head[FILE_HEADER_LEN + 3] ^= 1;
+        assert_eq!(decode(head, "keys", 1).unwrap_err(), Unusable::Checksum);
+        let mut beyond = bytes;
+        beyond[CHECKED_AT..CHECKED_AT + 8].copy_from_slice(&1000u64.to_le_bytes());
+        assert!(matches!(
+            decode(beyond, "keys", 1),
+            Err(Unusable::Malformed(_))
+        ));
+    }
+
+    #[test]
     fn layout_matches_format_doc() {
         assert_eq!(
-            (NAME_AT, VERSION_AT, SINCE_AT, LENGTH_AT, CRC_AT),
-            (8, 24, 28, 36, 44)
+            (NAME_AT, VERSION_AT, SINCE_AT, LENGTH_AT, CHECKED_AT, CRC_AT),
+            (8, 24, 28, 36, 44, 52)
         );
-        assert_eq!(FILE_HEADER_LEN, 48);
+        assert_eq!(FILE_HEADER_LEN, 56);
     }
 
     #[test]
@@ -231,7 +316,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         store(dir.path(), "feeds", &encode("feeds", 1, 9, b"x")).expect("store");
         assert_eq!(load(dir.path(), "feeds", 1).expect("load").since, 9);
-        let head = header("keys", 2, 7, b"pay");
+        let head = header("keys", 2, 7, b"pay", 3);
         store_parts(dir.path(), "keys", &[&head, b"pay"]).expect("store in parts");
         let back = std::fs::read(path_of(dir.path(), "keys")).expect("read");
         assert_eq!(back, encode("keys", 2, 7, b"pay"));

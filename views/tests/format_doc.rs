@@ -60,5 +60,9 @@ fn encoded_view_file_starts_as_documented() {
         u64::from_le_bytes(bytes[36..44].try_into().expect("8 bytes")),
         3
     );
-    assert_eq!(&bytes[48..], b"xyz");
+    assert_eq!(
+        u64::from_le_bytes(bytes[44..52].try_into().expect("8 bytes")),
+        3
+    );
+    assert_eq!(&bytes[56..], b"xyz");
 }
