@@ -18,14 +18,17 @@
 //! Log offsets of the linking messages, ascending (log order), each once.
 
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 use serde_json::Value;
 use sluice_msg::{BlobId, FeedId, MsgId, Ref};
 
 use crate::codec::FastMap;
 use crate::scan::{COMMON_PATHS, Facts};
-use crate::tangles::wire::{Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
+use crate::viewfile::Payload;
+
+mod file;
 
 /// A ref as a hashable key: its kind (0 feed, 1 message, 2 blob) and its 32 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,11 +75,14 @@ const END: u32 = u32::MAX;
 
 /// The backlinks view.
 ///
-/// Every link sits in one list (`chain`), in log order, chained per target; the map holds each
-/// target's first and last link. So recording a link is one push and one map update, with no
-/// list per target to grow, allocate or free.
+/// The links of the loaded file are read from it in place (`file`); links applied since sit in
+/// memory. There, every link sits in one list (`chain`), in log order, chained per target; the
+/// map holds each target's first and last link. So recording a link is one push and one map
+/// update, with no list per target to grow, allocate or free.
 #[derive(Debug, Clone, Default)]
 pub struct Backlinks {
+    /// The loaded file's links (its paths are the first entries of `paths`).
+    file: Arc<file::Stored>,
     paths: Vec<String>,
     path_index: FastMap<String, u32>,
     /// Target → (first, last) index of its links in `chain`.
@@ -86,15 +92,11 @@ pub struct Backlinks {
     common: [Option<u32>; COMMON_PATHS.len()],
 }
 
-/// Equal when the same targets have the same links in the same order under the same paths.
+/// Equal when the same targets have the same links in the same order under the same paths
+/// (whether read from a file or held in memory): when they encode alike.
 impl PartialEq for Backlinks {
     fn eq(&self, other: &Self) -> bool {
-        self.paths == other.paths
-            && self.heads.len() == other.heads.len()
-            && self
-                .heads
-                .keys()
-                .all(|t| other.heads.contains_key(t) && self.chain_of(t).eq(other.chain_of(t)))
+        self.encode() == other.encode()
     }
 }
 
@@ -206,32 +208,43 @@ impl Backlinks {
         .map(|i| self.chain[i as usize].link)
     }
 
+    /// The links into `target`, in log order: those of the file, then those applied since.
+    fn links_of(&self, target: &Target) -> Result<Vec<Link>, ViewDataError> {
+        let mut out = Vec::new();
+        self.file.links_into(target, &mut out)?;
+        out.extend(self.chain_of(target));
+        Ok(out)
+    }
+
     /// Log offsets (ascending, each once) of the messages linking `target`, optionally only
-    /// under `path` (whole-segment prefix, see the module docs).
-    pub fn backlinks(&self, target: &Ref, path: Option<&str>) -> Vec<u64> {
+    /// under `path` (whole-segment prefix, see the module docs). An error when the block of
+    /// the view file that holds `target` is damaged.
+    pub fn backlinks(&self, target: &Ref, path: Option<&str>) -> Result<Vec<u64>, ViewDataError> {
         let keep = |l: &Link| path.is_none_or(|p| path_matches(&self.paths[l.path as usize], p));
-        let mut out: Vec<u64> = self
-            .chain_of(&Target::of(target))
-            .filter(keep)
+        let mut out: Vec<u64> = (self.links_of(&Target::of(target))?.iter())
+            .filter(|l| keep(l))
             .map(|l| l.offset)
             .collect();
         out.dedup();
-        out
+        Ok(out)
     }
 
     /// The (path, offset) links into `target`, in log order.
-    pub fn links_to(&self, target: &Ref) -> Vec<(&str, u64)> {
-        self.chain_of(&Target::of(target))
+    pub fn links_to(&self, target: &Ref) -> Result<Vec<(&str, u64)>, ViewDataError> {
+        Ok((self.links_of(&Target::of(target))?.iter())
             .map(|l| (self.paths[l.path as usize].as_str(), l.offset))
-            .collect()
+            .collect())
     }
 
     /// Every target with at least one link, sorted.
-    pub fn targets(&self) -> Vec<Ref> {
-        self.sorted_targets()
-            .into_iter()
-            .map(Target::to_ref)
-            .collect()
+    pub fn targets(&self) -> Result<Vec<Ref>, ViewDataError> {
+        let mut all: Vec<Target> = (self.file.entries())
+            .map(|e| e.map(|e| e.target))
+            .collect::<Result<_, _>>()?;
+        all.extend(self.heads.keys().copied());
+        all.sort_unstable();
+        all.dedup();
+        Ok(all.into_iter().map(Target::to_ref).collect())
     }
 
     /// Every link grouped by target in `sorted`'s order (each target's links in log order),
@@ -261,10 +274,6 @@ impl Backlinks {
         (starts, grouped)
     }
 
-    fn sorted_targets(&self) -> Vec<Target> {
-        self.sorted_heads().into_iter().map(|(t, _)| *t).collect()
-    }
-
     /// Every target with the index of its first link, sorted by target. Sorting compares a
     /// u64 made of the kind and the first seven bytes (the same order as `Target`'s) and
     /// looks at the whole target only when those are equal.
@@ -291,7 +300,7 @@ impl View for Backlinks {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn apply(&mut self, msg: &Indexed<'_>) {
@@ -324,94 +333,97 @@ impl View for Backlinks {
         }
     }
 
-    /// Layout: path count, paths; target count, then per target (sorted) its kind byte, 32
-    /// bytes, link count and per link the path index and the offset delta from the previous
-    /// link of that target (varints).
+    /// Layout in `views/FORMAT.md`: paths, a block directory, then per target (sorted) its
+    /// kind byte, 32 bytes, link count, links' length and per link the path index and the
+    /// offset delta from the previous link of that target (varints), cut into blocks.
     fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(64 + self.heads.len() * 36 + self.chain.len() * 5);
-        w.len(self.paths.len());
-        self.paths.iter().for_each(|p| w.str(p));
-        w.len(self.heads.len());
-        // A target's links are written to `links` in one walk of its chain, then counted.
         let sorted = self.sorted_heads();
         let (starts, grouped) = self.grouped_links(&sorted);
-        for ((target, _), run) in sorted.iter().zip(starts.windows(2)) {
-            w.u8(target.0);
-            w.id(&target.1);
-            w.len(run[1] - run[0]);
-            let mut last = 0;
-            for l in &grouped[run[0]..run[1]] {
-                w.var(u64::from(l.path));
-                w.var(l.offset - last);
-                last = l.offset;
+        let memory = sorted
+            .iter()
+            .zip(starts.windows(2))
+            .map(|((t, _), run)| (**t, &grouped[run[0]..run[1]]));
+        let bytes = 64 + (self.file.targets() + self.heads.len()) * 40 + self.chain.len() * 5;
+        let mut out = file::FileWriter::new(&self.paths, bytes);
+        let mut links = Vec::new();
+        let mut scratch = Vec::new();
+        let (mut memory, mut stored) = (memory.peekable(), self.file.entries().peekable());
+        loop {
+            let next_stored = stored.peek().map(|e| e.as_ref().map(|e| e.target));
+            let order = match (next_stored, memory.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                // A damaged block (not checked first) is skipped here; the database checks
+                // every block before it writes a file.
+                (Some(Err(_)), Some(_)) => std::cmp::Ordering::Less,
+                (Some(Ok(s)), Some((m, _))) => s.cmp(m),
+            };
+            links.clear();
+            match order {
+                std::cmp::Ordering::Greater => {
+                    let (target, run) = memory.next().expect("peeked");
+                    file::encode_links(run, 0, &mut links);
+                    out.push(target, run.len(), &links);
+                }
+                std::cmp::Ordering::Less => {
+                    if let Some(Ok(e)) = stored.next() {
+                        out.push(e.target, e.count, e.links);
+                    }
+                }
+                std::cmp::Ordering::Equal => {
+                    let (target, run) = memory.next().expect("peeked");
+                    let Some(Ok(e)) = stored.next() else { continue };
+                    scratch.clear();
+                    let last = file::decode_links(&e, self.paths.len(), &mut scratch).unwrap_or(0);
+                    links.extend_from_slice(e.links);
+                    file::encode_links(run, last, &mut links);
+                    out.push(target, e.count + run.len(), &links);
+                }
             }
         }
-        w.0
+        out.finish()
     }
 
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {
+        self.load(Payload::owned(bytes.to_vec()))
+    }
+
+    fn load(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        let (stored, paths) = file::Stored::load(payload)?;
         let mut fresh = Backlinks::new();
-        let mut r = Reader::new(bytes);
-        for _ in 0..r.len(1)? {
-            let p = r.str()?;
-            if fresh.path_index.contains_key(&p) {
+        for p in &paths {
+            if fresh.path_index.contains_key(p) {
                 return Err(ViewDataError("a path is listed twice".into()));
             }
-            fresh.intern(&p);
+            fresh.intern(p);
         }
-        for _ in 0..r.len(34)? {
-            let (kind, bytes) = (r.u8()?, r.id()?);
-            if kind > 2 {
-                return Err(ViewDataError(format!("unknown ref kind {kind}")));
-            }
-            let target = Target(kind, bytes);
-            let number = fresh.heads.len() as u32;
-            let Entry::Vacant(head) = fresh.heads.entry(target) else {
-                return Err(ViewDataError("a target is listed twice".into()));
-            };
-            // A target's links are stored together: chain them in place, one map insert.
-            let links = decode_links(&mut r, fresh.paths.len(), number, &mut fresh.chain)?;
-            if let Some(ends) = links {
-                head.insert(ends);
-            }
-        }
-        r.finish()?;
+        fresh.file = Arc::new(stored);
         *self = fresh;
+        Ok(())
+    }
+
+    fn checked_len(&self, payload: &[u8]) -> usize {
+        file::checked_len(payload)
+    }
+
+    fn verify(&self) -> Result<(), ViewDataError> {
+        self.file.verify()
+    }
+
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+
+    fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        self.load(payload)?;
+        self.file.trust();
         Ok(())
     }
 
     fn clear(&mut self) {
         *self = Backlinks::new();
     }
-}
-
-/// Appends the links of target number `target` to `chain`, chained to each other; their
-/// first and last index, or `None` when there are none.
-fn decode_links(
-    r: &mut Reader<'_>,
-    paths: usize,
-    target: u32,
-    chain: &mut Vec<Chained>,
-) -> Result<Option<(u32, u32)>, ViewDataError> {
-    let n = r.len(2)?;
-    let first = u32::try_from(chain.len()).expect("fewer than 2^32 links");
-    u32::try_from(chain.len() + n).expect("fewer than 2^32 links");
-    chain.reserve(n);
-    let mut last = 0u64;
-    for k in 0..n {
-        let path = r.index(paths)?;
-        let offset = last
-            .checked_add(r.var()?)
-            .ok_or_else(|| ViewDataError("offset overflows".into()))?;
-        let next = if k + 1 < n { first + k as u32 + 1 } else { END };
-        chain.push(Chained {
-            link: Link { path, offset },
-            next,
-            target,
-        });
-        last = offset;
-    }
-    Ok((n > 0).then(|| (first, first + n as u32 - 1)))
 }
 
 #[cfg(test)]
@@ -463,15 +475,18 @@ mod tests {
             );
         }
         assert_eq!(
-            v.links_to(&a),
+            v.links_to(&a).unwrap(),
             vec![("root", 0), ("root", 20), ("mentions", 30)]
         );
-        assert_eq!(v.links_to(&b), vec![("mentions", 10), ("root", 40)]);
+        assert_eq!(
+            v.links_to(&b).unwrap(),
+            vec![("mentions", 10), ("root", 40)]
+        );
         let mut back = Backlinks::new();
         back.decode(&v.encode()).unwrap();
         assert_eq!(back, v);
         assert_eq!(back.encode(), v.encode());
-        assert_eq!(back.links_to(&b), v.links_to(&b));
+        assert_eq!(back.links_to(&b).unwrap(), v.links_to(&b).unwrap());
         v.add_link(&b, "root", 50);
         assert_ne!(back, v);
     }
@@ -506,16 +521,16 @@ mod tests {
         let mut again = Backlinks::new();
         again.decode(&loaded.encode()).unwrap();
         assert_eq!(again, built);
-        let targets = again.targets();
+        let targets = again.targets().unwrap();
         assert!(
             targets
                 .windows(2)
                 .all(|w| Target::of(&w[0]) < Target::of(&w[1]))
         );
         for t in &targets {
-            let offsets: Vec<u64> = again.links_to(t).iter().map(|l| l.1).collect();
+            let offsets: Vec<u64> = again.links_to(t).unwrap().iter().map(|l| l.1).collect();
             assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{t}: {offsets:?}");
-            assert_eq!(again.links_to(t), built.links_to(t));
+            assert_eq!(again.links_to(t).unwrap(), built.links_to(t).unwrap());
         }
     }
 
@@ -526,10 +541,14 @@ mod tests {
         v.add_link(&m, "root", 10);
         v.add_link(&m, "branch", 10);
         v.add_link(&m, "vote.link", 20);
-        assert_eq!(v.backlinks(&m, None), vec![10, 20]);
-        assert_eq!(v.backlinks(&m, Some("vote")), vec![20]);
-        assert_eq!(v.backlinks(&m, Some("branch")), vec![10]);
-        assert!(v.backlinks(&Ref::Blob(BlobId([2; 32])), None).is_empty());
+        assert_eq!(v.backlinks(&m, None).unwrap(), vec![10, 20]);
+        assert_eq!(v.backlinks(&m, Some("vote")).unwrap(), vec![20]);
+        assert_eq!(v.backlinks(&m, Some("branch")).unwrap(), vec![10]);
+        assert!(
+            v.backlinks(&Ref::Blob(BlobId([2; 32])), None)
+                .unwrap()
+                .is_empty()
+        );
         let mut back = Backlinks::new();
         back.decode(&v.encode()).unwrap();
         assert_eq!(back, v);

@@ -642,7 +642,7 @@ impl Db {
     /// Messages linking `target` (optionally only under `path`, e.g. `vote.link`), in log order.
     pub fn backlinks(&self, target: &Ref, path: Option<&str>) -> Result<Vec<MsgRef<'_>>, Error> {
         self.fresh(&self.backlinks)?;
-        let offsets = self.backlinks.read().backlinks(target, path);
+        let offsets = self.read_or_rebuild(&self.backlinks, |b| b.backlinks(target, path))?;
         self.all_at(&offsets)
     }
 
@@ -662,18 +662,28 @@ impl Db {
     /// lookup lands in a damaged block of the view's file, the view is rebuilt from the log
     /// first (and its file rewritten by a writer).
     pub(crate) fn key_candidates(&self, id: &MsgId) -> Result<Vec<u64>, Error> {
-        let found = self.keys.read().candidates(id).map(Iterator::collect);
-        match found {
-            Ok(offsets) => Ok(offsets),
-            Err(damage) => {
-                self.rebuild_damaged(&[&self.keys], damage)?;
-                let again = self.keys.read().candidates(id).map(Iterator::collect);
-                again.map_err(|source| Error::ViewData {
-                    view: "keys",
-                    source,
-                })
-            }
-        }
+        self.read_or_rebuild(&self.keys, |k| k.candidates(id).map(Iterator::collect))
+    }
+
+    /// Answers `query` from a view that reads its file in place; when the query lands in a
+    /// damaged part of the file, rebuilds the view from the log (a writer rewrites its file)
+    /// and answers again.
+    fn read_or_rebuild<V: crate::View + 'static, T>(
+        &self,
+        slot: &Slot<V>,
+        query: impl Fn(&V) -> Result<T, ViewDataError>,
+    ) -> Result<T, Error> {
+        let first = query(&slot.read());
+        let damage = match first {
+            Ok(answer) => return Ok(answer),
+            Err(damage) => damage,
+        };
+        self.rebuild_damaged(&[slot], damage)?;
+        let again = query(&slot.read());
+        again.map_err(|source| Error::ViewData {
+            view: slot.name(),
+            source,
+        })
     }
 
     /// Rebuilds views whose loaded file turned out damaged, then rewrites their files.

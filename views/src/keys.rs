@@ -12,11 +12,11 @@
 //! in memory, and a writer drops it when it writes the file again ([`View::stored`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sluice_msg::MsgId;
 
 use crate::codec::{RandomKeys, Reader, Writer};
+use crate::inplace::{Blocks, block_crcs};
 use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::Payload;
 
@@ -41,17 +41,11 @@ pub struct KeysView {
 /// The sorted run of first offsets in a loaded file, read in place block by block.
 #[derive(Debug, Default)]
 struct Base {
-    payload: Option<Payload>,
-    /// Where the pairs start in the payload.
-    at: usize,
     /// Number of pairs.
     len: usize,
     /// The first prefix of each block (strictly increasing).
     firsts: Vec<u64>,
-    /// Each block's CRC32.
-    crcs: Vec<u32>,
-    /// One bit per block: checked already.
-    checked: Box<[AtomicU64]>,
+    blocks: Blocks,
 }
 
 /// The id prefix the keys view is keyed on.
@@ -99,42 +93,22 @@ impl Base {
         if firsts.windows(2).any(|w| w[0] >= w[1]) {
             return Err(ViewDataError("block directory out of order".into()));
         }
-        let checked = (0..n_blocks.div_ceil(64))
-            .map(|_| AtomicU64::new(0))
-            .collect();
-        let base = Self {
-            payload: Some(payload),
-            at,
-            len,
-            firsts,
-            crcs,
-            checked,
-        };
-        Ok((base, extra))
+        let starts = block_starts(at, len);
+        let blocks = Blocks::new("keys", payload, starts, crcs)?;
+        Ok((
+            Self {
+                len,
+                firsts,
+                blocks,
+            },
+            extra,
+        ))
     }
 
-    /// Block `i`'s pairs, checked against its CRC (and its order) on first use.
+    /// Block `i`'s pairs, checked (CRC, order, first prefix) on first use.
     fn block(&self, i: usize) -> Result<&[u8], ViewDataError> {
-        let Some(payload) = &self.payload else {
-            return Ok(&[]);
-        };
-        let start = self.at + i * BLOCK * PAIR;
-        let end = self.at + ((i + 1) * BLOCK).min(self.len) * PAIR;
-        let bytes = &payload.bytes()[start..end];
-        let (word, bit) = (&self.checked[i / 64], 1u64 << (i % 64));
-        if word.load(Ordering::Acquire) & bit != 0 {
-            return Ok(bytes);
-        }
-        let sorted = (PAIR..bytes.len())
-            .step_by(PAIR)
-            .all(|at| le_u64(bytes, at - PAIR) < le_u64(bytes, at));
-        if crc32fast::hash(bytes) != self.crcs[i] || !sorted || le_u64(bytes, 0) != self.firsts[i] {
-            return Err(ViewDataError(format!(
-                "block {i} of the keys view file fails its check"
-            )));
-        }
-        word.fetch_or(bit, Ordering::AcqRel);
-        Ok(bytes)
+        let first = self.firsts[i];
+        self.blocks.get(i, |bytes| block_is_valid(bytes, first))
     }
 
     /// The offset stored under prefix `p`, looking only into the one block that can hold it.
@@ -158,23 +132,35 @@ impl Base {
 
     /// Checks every block not checked yet.
     fn verify(&self) -> Result<(), ViewDataError> {
-        (0..self.firsts.len()).try_for_each(|i| self.block(i).map(drop))
-    }
-
-    /// Marks every block checked (the file was just written from this process's state).
-    fn trust(&self) {
-        self.checked
-            .iter()
-            .for_each(|w| w.store(u64::MAX, Ordering::Release));
+        (0..self.blocks.len()).try_for_each(|i| self.block(i).map(drop))
     }
 
     /// Every pair, in order (blocks failing their check are read as they are: callers that
     /// must not carry damage forward call [`Base::verify`] first).
     fn pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let bytes = self.payload.as_ref().map_or(&[][..], |p| p.bytes());
-        let run = bytes.get(self.at..self.at + self.len * PAIR).unwrap_or(&[]);
-        run.chunks_exact(PAIR).map(|c| (le_u64(c, 0), le_u64(c, 8)))
+        (0..self.blocks.len()).flat_map(|i| {
+            self.blocks
+                .raw(i)
+                .chunks_exact(PAIR)
+                .map(|c| (le_u64(c, 0), le_u64(c, 8)))
+        })
     }
+}
+
+/// Whether a block's pairs are sorted with distinct prefixes and start at `first`.
+fn block_is_valid(bytes: &[u8], first: u64) -> bool {
+    let sorted = (PAIR..bytes.len())
+        .step_by(PAIR)
+        .all(|at| le_u64(bytes, at - PAIR) < le_u64(bytes, at));
+    sorted && bytes.len() >= PAIR && le_u64(bytes, 0) == first
+}
+
+/// Where each block of `len` pairs starting at byte `at` begins (and the last one ends).
+fn block_starts(at: usize, len: usize) -> Vec<usize> {
+    let blocks = len.div_ceil(BLOCK);
+    (0..=blocks)
+        .map(|i| at + (i * BLOCK).min(len) * PAIR)
+        .collect()
 }
 
 /// Bytes of the CRC table for `n` blocks, padded to eight.
@@ -312,9 +298,8 @@ impl View for KeysView {
         }
         // Each block's CRC, over the bytes just written.
         let mut bytes = w.0;
-        for i in 0..blocks {
-            let run = at + i * BLOCK * PAIR..at + ((i + 1) * BLOCK).min(pairs.len()) * PAIR;
-            let crc = crc32fast::hash(&bytes[run]);
+        let crcs = block_crcs(&bytes, &block_starts(at, pairs.len()));
+        for (i, crc) in crcs.into_iter().enumerate() {
             bytes[crcs_at + 4 * i..crcs_at + 4 * i + 4].copy_from_slice(&crc.to_le_bytes());
         }
         bytes
@@ -347,7 +332,7 @@ impl View for KeysView {
     }
     fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
         self.load(payload)?;
-        self.base.trust();
+        self.base.blocks.trust();
         Ok(())
     }
     fn clear(&mut self) {
@@ -471,13 +456,7 @@ mod tests {
             .stored(Payload::owned(view.encode()))
             .expect("switches");
         assert_eq!((other.first.len(), other.len()), (0, all.len()));
-        assert!(
-            other
-                .base
-                .checked
-                .iter()
-                .all(|w| w.load(Ordering::Acquire) == u64::MAX)
-        );
+        assert!(other.base.verify().is_ok(), "a stored file is trusted");
         view.stored(Payload::owned(view.encode()))
             .expect("switches");
         for (p, o) in &all {

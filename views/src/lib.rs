@@ -46,6 +46,7 @@ mod engine;
 mod error;
 pub mod feeds;
 mod ingest;
+mod inplace;
 pub mod keys;
 pub mod record;
 pub mod scan;

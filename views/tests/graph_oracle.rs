@@ -393,12 +393,16 @@ fn naive_links(fx: &Fixture) -> BTreeSet<(String, String, usize)> {
 
 fn check_backlinks(fx: &Fixture) {
     let b = build(Backlinks::new(), fx);
+    // The same answers from a view read from its file in place.
+    let mut loaded = Backlinks::new();
+    loaded.decode(&b.encode()).unwrap();
+    loaded.verify().unwrap();
     let naive = naive_links(fx);
     let mut by_target: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
     for (t, p, l) in &naive {
         by_target.entry(t).or_default().push((p, *l));
     }
-    let targets: BTreeSet<String> = b.targets().iter().map(|r| r.to_string()).collect();
+    let targets: BTreeSet<String> = b.targets().unwrap().iter().map(|r| r.to_string()).collect();
     let want: BTreeSet<String> = by_target.keys().map(|t| t.to_string()).collect();
     assert!(
         targets == want,
@@ -419,17 +423,22 @@ fn check_backlinks(fx: &Fixture) {
                 .into_iter()
                 .collect::<Vec<_>>()
         };
-        assert_eq!(b.backlinks(&r, None), lines(&|_| true), "{t}");
+        assert_eq!(b.backlinks(&r, None).unwrap(), lines(&|_| true), "{t}");
+        assert_eq!(loaded.backlinks(&r, None).unwrap(), lines(&|_| true), "{t}");
         let paths: BTreeSet<&str> = links.iter().map(|l| l.0).collect();
         for p in paths {
             assert_eq!(
-                b.backlinks(&r, Some(p)),
+                b.backlinks(&r, Some(p)).unwrap(),
                 lines(&|q| q == p || q.starts_with(&format!("{p}."))),
                 "{t} {p}"
             );
+            assert_eq!(
+                loaded.backlinks(&r, Some(p)).unwrap(),
+                b.backlinks(&r, Some(p)).unwrap()
+            );
             let first = p.split('.').next().unwrap();
             assert_eq!(
-                b.backlinks(&r, Some(first)),
+                b.backlinks(&r, Some(first)).unwrap(),
                 lines(&|q| q.split('.').next() == Some(first)),
                 "{t} {first}"
             );

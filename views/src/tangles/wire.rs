@@ -64,8 +64,13 @@ impl<'a> Reader<'a> {
         Self { rest: bytes }
     }
 
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
     /// Takes `n` raw bytes.
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ViewDataError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], ViewDataError> {
         if n > self.rest.len() {
             return Err(ViewDataError(format!(
                 "payload ends {} bytes early",
