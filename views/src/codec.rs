@@ -73,12 +73,6 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
-    /// Reads 32 bytes.
-    pub fn array32(&mut self) -> Result<[u8; 32], ViewDataError> {
-        let mut out = [0; 32];
-        out.copy_from_slice(self.bytes(32)?);
-        Ok(out)
-    }
     /// Reads a length-prefixed UTF-8 string.
     pub fn string(&mut self) -> Result<String, ViewDataError> {
         let n = self.count(1)?;

@@ -350,29 +350,7 @@ impl Db {
         reverse: bool,
     ) -> Result<Vec<u64>, Error> {
         self.fresh(&self.feeds)?;
-        let view = self.feeds.read();
-        let Some(feed) = view.feed(author) else {
-            return Ok(Vec::new());
-        };
-        let Some(latest) = feed.latest_seq() else {
-            return Ok(Vec::new());
-        };
-        let start = usize::try_from(from_seq.max(feed.first) - feed.first).unwrap_or(usize::MAX);
-        let slice = if reverse {
-            let last = usize::try_from(from_seq.min(latest) - feed.first).unwrap_or(0);
-            if from_seq < feed.first {
-                &[][..]
-            } else {
-                &feed.offsets[..=last]
-            }
-        } else {
-            feed.offsets.get(start..).unwrap_or(&[])
-        };
-        Ok(if reverse {
-            slice.iter().rev().take(limit).copied().collect()
-        } else {
-            slice.iter().take(limit).copied().collect()
-        })
+        self.read_or_rebuild(&self.feeds, |f| f.range(author, from_seq, limit, reverse))
     }
 
     /// The `limit` most recently received public messages of `content_type`, newest first.
@@ -391,18 +369,8 @@ impl Db {
     /// The latest stored state of a feed (for validation and replication).
     pub fn latest_seq(&self, author: &FeedId) -> Result<Option<FeedState>, Error> {
         self.fresh(&self.feeds)?;
-        let offset = {
-            let view = self.feeds.read();
-            let Some(feed) = view.feed(author) else {
-                return Ok(None);
-            };
-            let Some(seq) = feed.latest_seq() else {
-                return Ok(None);
-            };
-            feed.offset_of(seq)
-        };
-        offset
-            .map(|o| self.at(o).map(|m| feed_state(&m)))
+        let last = self.read_or_rebuild(&self.feeds, |f| f.last(author))?;
+        last.map(|(_, o)| self.at(o).map(|m| feed_state(&m)))
             .transpose()
     }
 
@@ -668,7 +636,7 @@ impl Db {
     /// Answers `query` from a view that reads its file in place; when the query lands in a
     /// damaged part of the file, rebuilds the view from the log (a writer rewrites its file)
     /// and answers again.
-    fn read_or_rebuild<V: crate::View + 'static, T>(
+    pub(crate) fn read_or_rebuild<V: crate::View + 'static, T>(
         &self,
         slot: &Slot<V>,
         query: impl Fn(&V) -> Result<T, ViewDataError>,

@@ -95,6 +95,7 @@ impl Db {
             .map(|&s| s.then_some(Outcome::AlreadyPresent))
             .collect();
         let mut batch = Batch::unstored(msgs, received, &stored);
+        self.check_feed_states(&batch.msgs)?;
         let results = self.validate(&batch.msgs, mode);
         let accepted = accepted_in_order(&batch.msgs, &results);
         batch.stamp(now_ms());
@@ -182,15 +183,22 @@ impl Db {
         )
     }
 
-    /// The stored feed state (the views are caught up: the writer lock is held).
+    /// The stored feed state (the views are caught up: the writer lock is held). Call
+    /// [`Db::check_feed_states`] for the batch first: it reads every block this will.
     fn state_of(&self, feed: &FeedId) -> Option<FeedState> {
-        let offset = {
-            let view = self.feeds.read();
-            let offsets = view.feed(feed)?;
-            offsets.offset_of(offsets.latest_seq()?)?
-        };
+        let (_, offset) = self.feeds.read().last(feed).ok()??;
         let m = self.at(offset).ok()?;
         Some(crate::db::feed_state(&m))
+    }
+
+    /// Reads the latest entry of every feed in `msgs` once, so a damaged block of the feeds
+    /// view's file is found (and the view rebuilt) before validation relies on it.
+    fn check_feed_states(&self, msgs: &[Message]) -> Result<(), Error> {
+        let authors: FastSet<FeedId> = msgs.iter().map(|m| m.author()).collect();
+        for author in &authors {
+            self.read_or_rebuild(&self.feeds, |f| f.last(author))?;
+        }
+        Ok(())
     }
 
     /// Encodes and appends the accepted messages, then flushes; returns their offsets and

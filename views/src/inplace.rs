@@ -89,6 +89,70 @@ impl Blocks {
     }
 }
 
+/// u64s per block of a [`Run`] (16 KiB).
+pub(crate) const RUN_BLOCK: usize = 2048;
+
+/// A run of little-endian u64s read in place, in checked blocks of [`RUN_BLOCK`].
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    len: usize,
+    blocks: Blocks,
+}
+
+impl Run {
+    /// The `len` u64s at byte `at` of `payload`, with one CRC per block.
+    pub(crate) fn new(
+        view: &'static str,
+        payload: Payload,
+        at: usize,
+        len: usize,
+        crcs: Vec<u32>,
+    ) -> Result<Self, ViewDataError> {
+        let blocks = Blocks::new(view, payload, run_starts(at, len), crcs)?;
+        Ok(Self { len, blocks })
+    }
+
+    /// Values `from..to`, checking the blocks they lie in.
+    pub(crate) fn get(
+        &self,
+        from: usize,
+        to: usize,
+        out: &mut Vec<u64>,
+    ) -> Result<(), ViewDataError> {
+        let mut i = from;
+        while i < to.min(self.len) {
+            let block = i / RUN_BLOCK;
+            let bytes = self.blocks.get(block, |_| true)?;
+            let end = to.min((block + 1) * RUN_BLOCK).min(self.len);
+            let local = &bytes[(i - block * RUN_BLOCK) * 8..(end - block * RUN_BLOCK) * 8];
+            out.extend(
+                local
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())),
+            );
+            i = end;
+        }
+        Ok(())
+    }
+
+    /// Checks every block not checked yet.
+    pub(crate) fn verify(&self) -> Result<(), ViewDataError> {
+        (0..self.blocks.len()).try_for_each(|b| self.blocks.get(b, |_| true).map(drop))
+    }
+
+    /// Marks every block checked (the file was just written from this process's state).
+    pub(crate) fn trust(&self) {
+        self.blocks.trust();
+    }
+}
+
+/// Where each block of a run of `len` u64s at byte `at` begins (and the last one ends).
+pub(crate) fn run_starts(at: usize, len: usize) -> Vec<usize> {
+    (0..=len.div_ceil(RUN_BLOCK))
+        .map(|i| at + (i * RUN_BLOCK).min(len) * 8)
+        .collect()
+}
+
 /// The CRC32 of each block of `bytes` cut at `starts` (as [`Blocks`] checks them).
 pub(crate) fn block_crcs(bytes: &[u8], starts: &[usize]) -> Vec<u32> {
     starts

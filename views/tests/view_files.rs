@@ -72,8 +72,41 @@ fn check(dir: &Path, broken: &str, why: &str) {
 #[test]
 fn flipped_byte_rebuilds_that_view_only() {
     let dir = store();
-    flip_middle_bit(&view_path(dir.path(), "feeds"));
-    check(dir.path(), "feeds", "checksum");
+    flip_middle_bit(&view_path(dir.path(), "contacts"));
+    check(dir.path(), "contacts", "checksum");
+}
+
+/// The feeds view reads its offsets in place: a damaged block is found by the first query
+/// that reads it, and the answers stay those of the undamaged store.
+#[test]
+fn a_damaged_feeds_block_is_rebuilt_by_the_query_that_reads_it() {
+    let dir = store();
+    let db = Db::open(dir.path()).expect("open");
+    let authors: std::collections::BTreeSet<sluice_msg::FeedId> = db
+        .messages_from(0)
+        .map(|m| m.expect("readable").author())
+        .collect();
+    let feed = |db: &Db, a| {
+        let msgs = db.feed(a, 1, usize::MAX, false).expect("feed");
+        msgs.iter().map(|m| m.id()).collect::<Vec<_>>()
+    };
+    let want: Vec<Vec<sluice_msg::MsgId>> = authors.iter().map(|a| feed(&db, a)).collect();
+    drop(db);
+    let path = view_path(dir.path(), "feeds");
+    let good = std::fs::read(&path).expect("read");
+    let mut bad = good.clone();
+    let at = bad.len() - 6; // a high byte of the last offset of the last feed
+    bad[at] ^= 0x10;
+    std::fs::write(&path, &bad).expect("damage the file");
+
+    let db = Db::open(dir.path()).expect("open");
+    let got: Vec<Vec<sluice_msg::MsgId>> = authors.iter().map(|a| feed(&db, a)).collect();
+    assert_eq!(got, want);
+    assert_eq!(std::fs::read(&path).expect("read"), good, "rewritten");
+    let info = db.view_info();
+    let why = info.iter().find(|i| i.name == "feeds").expect("listed");
+    let why = why.rebuilt_because.as_deref().expect("rebuilt");
+    assert!(why.contains("damaged"), "{why}");
 }
 
 #[test]
