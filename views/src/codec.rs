@@ -27,14 +27,6 @@ impl Writer {
         self.u64(s.len() as u64);
         self.bytes(s.as_bytes());
     }
-    /// Appends a count then the values.
-    pub fn u64s(&mut self, vs: &[u64]) {
-        self.u64(vs.len() as u64);
-        self.0.reserve(vs.len() * 8);
-        for &v in vs {
-            self.u64(v);
-        }
-    }
 }
 
 /// Reads what [`Writer`] wrote, failing with a [`ViewDataError`] on short input.
@@ -78,26 +70,6 @@ impl<'a> Reader<'a> {
         let n = self.count(1)?;
         let b = self.bytes(n)?;
         String::from_utf8(b.to_vec()).map_err(|_| ViewDataError("string is not UTF-8".into()))
-    }
-    /// Reads a count then that many u64s.
-    pub fn u64s(&mut self) -> Result<Vec<u64>, ViewDataError> {
-        let n = self.count(8)?;
-        let raw = self.bytes(n * 8)?;
-        Ok(raw
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .collect())
-    }
-    /// Fails unless every byte was read.
-    pub fn finish(self) -> Result<(), ViewDataError> {
-        if self.at == self.bytes.len() {
-            Ok(())
-        } else {
-            Err(ViewDataError(format!(
-                "{} trailing bytes",
-                self.bytes.len() - self.at
-            )))
-        }
     }
 }
 

@@ -356,7 +356,7 @@ impl Db {
     /// The `limit` most recently received public messages of `content_type`, newest first.
     pub fn latest(&self, content_type: &str, limit: usize) -> Result<Vec<MsgRef<'_>>, Error> {
         self.fresh(&self.types)?;
-        let offsets = self.types.read().latest(content_type, limit);
+        let offsets = self.read_or_rebuild(&self.types, |t| t.latest(content_type, limit))?;
         self.all_at(&offsets)
     }
 

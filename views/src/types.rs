@@ -2,14 +2,100 @@
 //!
 //! It reads only the record header's content type, so it never parses JSON. Encrypted
 //! messages have no public type and are not indexed here.
+//!
+//! It answers from its file in place: a directory of types (name, count, where its offsets
+//! start), covered by the file checksum, then every type's offsets as one run of u64s checked
+//! block by block when first read. Offsets applied since the file was written are held in
+//! memory, per type, until the next write.
+
+use std::sync::Arc;
 
 use crate::codec::{FastMap, Reader, Writer};
+use crate::inplace::{Run, block_crcs, run_starts};
 use crate::view::{Indexed, View, ViewDataError};
+use crate::viewfile::Payload;
 
-/// Content type → offsets, oldest first.
+/// Bytes of the payload's fixed fields: types, offsets, blocks.
+const FIXED: usize = 3 * 8;
+
+/// The types of a loaded file: name → (count, start in the run), and the run.
+#[derive(Debug, Default)]
+struct Stored {
+    listed: FastMap<String, (usize, usize)>,
+    run: Run,
+}
+
+impl Stored {
+    fn load(payload: Payload) -> Result<Self, ViewDataError> {
+        let bytes = payload.bytes();
+        let (dir, at) = directory(bytes)?;
+        let (len, n_blocks) = (dir.len, dir.blocks);
+        if n_blocks != run_starts(0, len).len() - 1 || bytes.len() != at + len * 8 {
+            return Err(ViewDataError("types file size does not add up".into()));
+        }
+        let crcs = bytes[at - (n_blocks * 4).next_multiple_of(8)..][..n_blocks * 4]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        let mut listed = FastMap::default();
+        let mut next = 0usize;
+        for (i, (name, count, start)) in dir.types.into_iter().enumerate() {
+            if start != next || (i > 0 && listed.contains_key(&name)) {
+                return Err(ViewDataError("types directory is inconsistent".into()));
+            }
+            next = next.saturating_add(count);
+            listed.insert(name, (count, start));
+        }
+        if next != len {
+            return Err(ViewDataError(
+                "types directory does not cover the offsets".into(),
+            ));
+        }
+        let run = Run::new("types", payload, at, len, crcs)?;
+        Ok(Self { listed, run })
+    }
+}
+
+/// A payload's directory: the types (name, count, start), offsets and blocks.
+struct Directory {
+    types: Vec<(String, usize, usize)>,
+    len: usize,
+    blocks: usize,
+}
+
+/// Reads the directory; returns it with where the run of offsets starts.
+fn directory(bytes: &[u8]) -> Result<(Directory, usize), ViewDataError> {
+    let mut r = Reader::new(bytes);
+    let n = r.count(24)?;
+    let len = r.count(8)?;
+    let blocks = r.count(4)?;
+    let mut at = FIXED;
+    let mut types = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = r.string()?;
+        let pad = name.len().next_multiple_of(8) - name.len();
+        r.bytes(pad)?;
+        let (count, start) = (r.u64()?, r.u64()?);
+        let as_usize =
+            |v: u64| usize::try_from(v).map_err(|_| ViewDataError("count overflows".into()));
+        types.push((name, as_usize(count)?, as_usize(start)?));
+        at += 8 + types.last().map_or(0, |t| t.0.len()) + pad + 16;
+    }
+    at += (blocks * 4).next_multiple_of(8);
+    if at > bytes.len() {
+        return Err(ViewDataError(
+            "types directory is longer than the file".into(),
+        ));
+    }
+    Ok((Directory { types, len, blocks }, at))
+}
+
+/// Content type → offsets, oldest first: read from the loaded file in place, plus what was
+/// applied since, per type.
 #[derive(Debug, Default)]
 pub struct TypesView {
-    by_type: FastMap<String, Vec<u64>>,
+    file: Arc<Stored>,
+    tails: FastMap<String, Vec<u64>>,
 }
 
 impl TypesView {
@@ -17,22 +103,55 @@ impl TypesView {
     pub fn new() -> Self {
         Self::default()
     }
+
     /// Offsets of messages of `content_type`, newest (last received) first.
-    pub fn latest(&self, content_type: &str, limit: usize) -> Vec<u64> {
-        let Some(offsets) = self.by_type.get(content_type) else {
-            return Vec::new();
-        };
-        offsets.iter().rev().take(limit).copied().collect()
+    pub fn latest(&self, content_type: &str, limit: usize) -> Result<Vec<u64>, ViewDataError> {
+        let tail = self.tails.get(content_type).map_or(&[][..], Vec::as_slice);
+        let mut out: Vec<u64> = tail.iter().rev().take(limit).copied().collect();
+        if let Some(&(count, start)) = self.file.listed.get(content_type) {
+            let want = (limit - out.len()).min(count);
+            let mut older = Vec::with_capacity(want);
+            self.file
+                .run
+                .get(start + count - want, start + count, &mut older)?;
+            out.extend(older.iter().rev());
+        }
+        Ok(out)
     }
+
     /// Every type with its message count, by name.
     pub fn counts(&self) -> Vec<(String, usize)> {
-        let mut out: Vec<_> = self
-            .by_type
-            .iter()
-            .map(|(t, o)| (t.clone(), o.len()))
-            .collect();
-        out.sort_unstable();
-        out
+        let mut names: Vec<&String> = self.file.listed.keys().chain(self.tails.keys()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|n| (n.clone(), self.count(n)))
+            .collect()
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.file.listed.get(name).map_or(0, |l| l.0) + self.tails.get(name).map_or(0, Vec::len)
+    }
+
+    /// Every type's offsets, oldest first, by name (blocks as they are: [`View::verify`]
+    /// first where damage must not spread).
+    fn merged(&self) -> Vec<(&str, Vec<u64>)> {
+        let mut names: Vec<&String> = self.file.listed.keys().chain(self.tails.keys()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| {
+                let mut offsets = Vec::with_capacity(self.count(name));
+                if let Some(&(count, start)) = self.file.listed.get(name.as_str()) {
+                    let read = self.file.run.get(start, start + count, &mut offsets);
+                    offsets.resize(if read.is_ok() { count } else { 0 }, 0);
+                }
+                offsets.extend(self.tails.get(name).into_iter().flatten());
+                (name.as_str(), offsets)
+            })
+            .collect()
     }
 }
 
@@ -41,42 +160,154 @@ impl View for TypesView {
         "types"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn apply(&mut self, msg: &Indexed<'_>) {
         let Some(ty) = msg.content_type else { return };
-        match self.by_type.get_mut(ty) {
+        match self.tails.get_mut(ty) {
             Some(offsets) => offsets.push(msg.offset),
             None => {
-                self.by_type.insert(ty.to_owned(), vec![msg.offset]);
+                self.tails.insert(ty.to_owned(), vec![msg.offset]);
             }
         }
     }
     fn encode(&self) -> Vec<u8> {
-        let mut names: Vec<&String> = self.by_type.keys().collect();
-        names.sort_unstable();
-        let mut w = Writer::default();
-        w.u64(names.len() as u64);
-        for name in names {
-            w.str(name);
-            w.u64s(&self.by_type[name]);
+        let types = self.merged();
+        let len: usize = types.iter().map(|t| t.1.len()).sum();
+        let starts = run_starts(0, len);
+        let blocks = starts.len() - 1;
+        let mut w = Writer::with_capacity(64 + types.len() * 48 + len * 8);
+        for n in [types.len(), len, blocks] {
+            w.u64(n as u64);
         }
-        w.0
+        let mut start = 0;
+        for (name, offsets) in &types {
+            w.str(name);
+            w.bytes(&[0; 8][..name.len().next_multiple_of(8) - name.len()]);
+            w.u64(offsets.len() as u64);
+            w.u64(start as u64);
+            start += offsets.len();
+        }
+        let crcs_at = w.0.len();
+        w.bytes(&vec![0; (blocks * 4).next_multiple_of(8)]);
+        let at = w.0.len();
+        for (_, offsets) in &types {
+            offsets.iter().for_each(|&o| w.u64(o));
+        }
+        let mut bytes = w.0;
+        let crcs = block_crcs(&bytes[at..], &starts);
+        for (i, crc) in crcs.into_iter().enumerate() {
+            bytes[crcs_at + 4 * i..crcs_at + 4 * i + 4].copy_from_slice(&crc.to_le_bytes());
+        }
+        bytes
     }
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {
-        self.clear();
-        let mut r = Reader::new(bytes);
-        let n = r.count(16)?;
-        for _ in 0..n {
-            let name = r.string()?;
-            self.by_type.insert(name, r.u64s()?);
-        }
-        r.finish()
+        self.load(Payload::owned(bytes.to_vec()))
+    }
+    fn load(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        let stored = Stored::load(payload)?;
+        self.file = Arc::new(stored);
+        self.tails.clear();
+        Ok(())
+    }
+    fn checked_len(&self, payload: &[u8]) -> usize {
+        directory(payload).map_or(payload.len(), |(_, at)| at)
+    }
+    fn verify(&self) -> Result<(), ViewDataError> {
+        self.file.run.verify()
+    }
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+    fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        self.load(payload)?;
+        self.file.run.trust();
+        Ok(())
     }
     fn clear(&mut self) {
-        self.by_type.clear();
+        self.file = Arc::default();
+        self.tails.clear();
     }
     fn needs_content(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(ty: &'static str, offset: u64) -> Indexed<'static> {
+        Indexed {
+            offset,
+            id: sluice_msg::MsgId([0; 32]),
+            author: sluice_msg::FeedId([0; 32]),
+            sequence: 1,
+            timestamp: 0.0,
+            received: 0.0,
+            content_type: Some(ty),
+            encrypted: false,
+            content: None,
+        }
+    }
+
+    fn loaded(view: &TypesView) -> TypesView {
+        let mut back = TypesView::new();
+        back.decode(&view.encode()).expect("decodes");
+        back
+    }
+
+    #[test]
+    fn loaded_and_applied_types_answer_alike_across_blocks() {
+        let mut built = TypesView::new();
+        for o in 0..6000 {
+            built.apply(&msg(if o % 3 == 0 { "post" } else { "vote" }, o));
+        }
+        built.apply(&msg("about-a-long-type-name", 9));
+        let mut back = loaded(&built);
+        assert_eq!(back.encode(), built.encode());
+        for v in [&mut built, &mut back] {
+            v.apply(&msg("vote", 7000));
+            v.apply(&msg("contact", 7001));
+        }
+        assert_eq!(back.encode(), built.encode());
+        for v in [&built, &back, &loaded(&back)] {
+            assert_eq!(v.latest("vote", 3).unwrap(), vec![7000, 5999, 5998]);
+            assert_eq!(v.latest("post", 2).unwrap(), vec![5997, 5994]);
+            assert_eq!(v.latest("post", 5000).unwrap().len(), 2000);
+            assert_eq!(v.latest("contact", 9).unwrap(), vec![7001]);
+            assert!(v.latest("none", 9).unwrap().is_empty());
+            assert_eq!(
+                v.counts(),
+                vec![
+                    ("about-a-long-type-name".to_owned(), 1),
+                    ("contact".to_owned(), 1),
+                    ("post".to_owned(), 2000),
+                    ("vote".to_owned(), 4001)
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_block_is_an_error_and_a_bad_directory_is_refused() {
+        let mut built = TypesView::new();
+        for o in 0..5000 {
+            built.apply(&msg("vote", o));
+        }
+        let mut bytes = built.encode();
+        let at = built.checked_len(&bytes);
+        bytes[at + 8 * 4500 + 1] ^= 1;
+        let mut back = TypesView::new();
+        back.decode(&bytes).expect("the directory is intact");
+        let err = back.latest("vote", 1).expect_err("damage is reported");
+        assert!(
+            err.to_string().contains("block 2 of the types view"),
+            "{err}"
+        );
+        assert!(back.verify().is_err());
+        let mut dir = built.encode();
+        dir[FIXED + 8 + 8] ^= 1; // the count of "vote"
+        assert!(TypesView::new().decode(&dir).is_err());
     }
 }

@@ -131,7 +131,7 @@ fn empty_and_missing_files_rebuild() {
 fn version_change_rebuilds_that_view_only() {
     let dir = store();
     let path = view_path(dir.path(), "types");
-    let loaded = viewfile::load(&dir.path().join("views"), "types", 1).expect("good file");
+    let loaded = viewfile::load(&dir.path().join("views"), "types", 2).expect("good file");
     let older = viewfile::encode("types", 0, loaded.since, loaded.payload());
     std::fs::write(&path, older).expect("write");
     check(dir.path(), "types", "version 0");
@@ -298,5 +298,43 @@ fn a_damaged_keys_block_is_rebuilt_by_the_lookup_that_lands_in_it() {
             .expect("check")
             .iter()
             .all(|c| c.matches_log && c.file.is_none())
+    );
+}
+
+/// The types view reads its offsets in place: a damaged block is found by the first query
+/// that reads it, and the answer stays that of the undamaged store.
+#[test]
+fn a_damaged_types_block_is_rebuilt_by_the_query_that_reads_it() {
+    let dir = store();
+    let db = Db::open(dir.path()).expect("open");
+    let counts = db.type_counts().expect("counts");
+    let latest = |db: &Db, t: &str| -> Vec<sluice_msg::MsgId> {
+        let msgs = db.latest(t, usize::MAX).expect("latest");
+        msgs.iter().map(|m| m.id()).collect()
+    };
+    let want: Vec<_> = counts.iter().map(|(t, _)| latest(&db, t)).collect();
+    drop(db);
+    let path = view_path(dir.path(), "types");
+    let good = std::fs::read(&path).expect("read");
+    let mut bad = good.clone();
+    let at = bad.len() - 6; // a high byte of the last offset of the last type
+    bad[at] ^= 0x10;
+    std::fs::write(&path, &bad).expect("damage the file");
+
+    let db = Db::open(dir.path()).expect("open");
+    assert_eq!(
+        db.type_counts().expect("counts"),
+        counts,
+        "counts need no block"
+    );
+    let got: Vec<_> = counts.iter().map(|(t, _)| latest(&db, t)).collect();
+    assert_eq!(got, want);
+    assert_eq!(std::fs::read(&path).expect("read"), good, "rewritten");
+    let info = db.view_info();
+    let why = info.iter().find(|i| i.name == "types").expect("listed");
+    assert!(
+        why.rebuilt_because
+            .as_deref()
+            .is_some_and(|w| w.contains("damaged"))
     );
 }
