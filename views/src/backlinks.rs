@@ -238,9 +238,8 @@ impl Backlinks {
 
     /// Every target with at least one link, sorted.
     pub fn targets(&self) -> Result<Vec<Ref>, ViewDataError> {
-        let mut all: Vec<Target> = (self.file.entries())
-            .map(|e| e.map(|e| e.target))
-            .collect::<Result<_, _>>()?;
+        self.file.verify()?;
+        let mut all: Vec<Target> = self.file.entries().map(|e| e.target).collect();
         all.extend(self.heads.keys().copied());
         all.sort_unstable();
         all.dedup();
@@ -349,15 +348,14 @@ impl View for Backlinks {
         let mut scratch = Vec::new();
         let (mut memory, mut stored) = (memory.peekable(), self.file.entries().peekable());
         loop {
-            let next_stored = stored.peek().map(|e| e.as_ref().map(|e| e.target));
+            // A damaged block (not checked first) ends early here; the database checks every
+            // block before it writes a file.
+            let next_stored = stored.peek().map(|e| e.target);
             let order = match (next_stored, memory.peek()) {
                 (None, None) => break,
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
-                // A damaged block (not checked first) is skipped here; the database checks
-                // every block before it writes a file.
-                (Some(Err(_)), Some(_)) => std::cmp::Ordering::Less,
-                (Some(Ok(s)), Some((m, _))) => s.cmp(m),
+                (Some(s), Some((m, _))) => s.cmp(m),
             };
             links.clear();
             match order {
@@ -367,13 +365,13 @@ impl View for Backlinks {
                     out.push(target, run.len(), &links);
                 }
                 std::cmp::Ordering::Less => {
-                    if let Some(Ok(e)) = stored.next() {
+                    if let Some(e) = stored.next() {
                         out.push(e.target, e.count, e.links);
                     }
                 }
                 std::cmp::Ordering::Equal => {
                     let (target, run) = memory.next().expect("peeked");
-                    let Some(Ok(e)) = stored.next() else { continue };
+                    let Some(e) = stored.next() else { continue };
                     scratch.clear();
                     let last = file::decode_links(&e, self.paths.len(), &mut scratch).unwrap_or(0);
                     links.extend_from_slice(e.links);

@@ -190,3 +190,284 @@ mod tests {
         assert!(Blocks::new("test", short, starts, crcs).is_err());
     }
 }
+
+/// A block of a [`Keyed`] payload is closed once it holds this many bytes.
+const KEYED_BLOCK: usize = 4096;
+
+/// Entries (a fixed-size key and a body) sorted by key, read in place: a directory of blocks
+/// (each one's first key, end and CRC32) that the file checksum covers, then the blocks. A
+/// block is checked (CRC, key order, and each body by the view's test) when first read.
+///
+/// Layout (varints are unsigned LEB128): entry count, block count, per block its first key,
+/// its end (counted from where the blocks start) and its CRC32 (4 bytes LE); then the blocks,
+/// each an entry count and per entry the key, the body's length and the body.
+#[derive(Debug, Default)]
+pub(crate) struct Keyed {
+    key_len: usize,
+    entries: usize,
+    firsts: Vec<u8>,
+    blocks: Blocks,
+    body_ok: Option<fn(&[u8]) -> bool>,
+}
+
+/// Reads a varint from `bytes` at `*at`.
+fn var(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The entries of one block: (key, body) pairs, `None` at the first malformed byte.
+fn block_entries(bytes: &[u8], key_len: usize) -> impl Iterator<Item = Option<(&[u8], &[u8])>> {
+    let mut at = 0;
+    let mut left = var(bytes, &mut at).and_then(|n| usize::try_from(n).ok());
+    std::iter::from_fn(move || {
+        let n = left.as_mut()?;
+        if *n == 0 {
+            return None;
+        }
+        *n -= 1;
+        let entry = (|| {
+            let key = bytes.get(at..at + key_len)?;
+            at += key_len;
+            let len = usize::try_from(var(bytes, &mut at)?).ok()?;
+            let body = bytes.get(at..at.checked_add(len)?)?;
+            at += len;
+            Some((key, body))
+        })();
+        if entry.is_none() {
+            left = Some(0);
+        }
+        Some(entry)
+    })
+}
+
+impl Keyed {
+    /// Reads the directory at `at` of `payload` (entries of `key_len`-byte keys whose bodies
+    /// pass `body_ok`); returns it with where the blocks start (the end of the checked part).
+    pub(crate) fn load(
+        view: &'static str,
+        payload: Payload,
+        at: usize,
+        key_len: usize,
+        body_ok: fn(&[u8]) -> bool,
+    ) -> Result<(Self, usize), ViewDataError> {
+        let bad = || ViewDataError(format!("{view} view: block directory is malformed"));
+        let bytes = payload.bytes();
+        let mut p = at;
+        let entries = var(bytes, &mut p)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(bad)?;
+        let n = var(bytes, &mut p)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(bad)?;
+        if n > bytes.len() / (key_len + 5) {
+            return Err(bad());
+        }
+        let (mut firsts, mut ends, mut crcs) = (
+            Vec::with_capacity(n * key_len),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for _ in 0..n {
+            firsts.extend_from_slice(bytes.get(p..p + key_len).ok_or_else(bad)?);
+            p += key_len;
+            ends.push(
+                var(bytes, &mut p)
+                    .and_then(|e| usize::try_from(e).ok())
+                    .ok_or_else(bad)?,
+            );
+            let crc = bytes.get(p..p + 4).ok_or_else(bad)?;
+            crcs.push(u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]));
+            p += 4;
+        }
+        let ordered = firsts
+            .chunks_exact(key_len)
+            .zip(firsts.chunks_exact(key_len).skip(1))
+            .all(|(a, b)| a < b);
+        if !ordered || ends.last().copied().unwrap_or(0) != bytes.len() - p {
+            return Err(bad());
+        }
+        let starts = std::iter::once(p)
+            .chain(ends.iter().map(|&e| p.saturating_add(e)))
+            .collect();
+        let blocks = Blocks::new(view, payload, starts, crcs)?;
+        let keyed = Self {
+            key_len,
+            entries,
+            firsts,
+            blocks,
+            body_ok: Some(body_ok),
+        };
+        Ok((keyed, p))
+    }
+
+    /// Where the blocks start, for a directory at `at` of `payload` (its checked length), or
+    /// `None` when it does not parse.
+    pub(crate) fn checked_len(payload: &[u8], at: usize, key_len: usize) -> Option<usize> {
+        let mut p = at;
+        var(payload, &mut p)?;
+        let n = var(payload, &mut p)?;
+        for _ in 0..n {
+            p = p.checked_add(key_len)?;
+            var(payload, &mut p)?;
+            p = p.checked_add(4)?;
+        }
+        (p <= payload.len()).then_some(p)
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+    }
+
+    fn first(&self, i: usize) -> &[u8] {
+        &self.firsts[i * self.key_len..(i + 1) * self.key_len]
+    }
+
+    /// Block `i`, checked on first use.
+    fn block(&self, i: usize) -> Result<&[u8], ViewDataError> {
+        let (first, key_len, body_ok) = (self.first(i), self.key_len, self.body_ok);
+        self.blocks.get(i, |bytes| {
+            let mut prev: Option<&[u8]> = None;
+            for entry in block_entries(bytes, key_len) {
+                let Some((key, body)) = entry else {
+                    return false;
+                };
+                let ordered = prev.map_or(key == first, |p| p < key);
+                if !ordered || !body_ok.is_none_or(|ok| ok(body)) {
+                    return false;
+                }
+                prev = Some(key);
+            }
+            prev.is_some()
+        })
+    }
+
+    /// The body stored under `key`.
+    pub(crate) fn find(&self, key: &[u8]) -> Result<Option<&[u8]>, ViewDataError> {
+        let n = self.blocks.len();
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.first(mid) <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let Some(i) = lo.checked_sub(1) else {
+            return Ok(None);
+        };
+        let block = self.block(i)?;
+        Ok(block_entries(block, self.key_len)
+            .map_while(|e| e)
+            .find(|(k, _)| *k == key)
+            .map(|(_, body)| body))
+    }
+
+    /// Every entry in key order (blocks as they are: [`Keyed::verify`] first where damage
+    /// must not be carried forward; a malformed block ends its own entries).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        (0..self.blocks.len())
+            .flat_map(|i| block_entries(self.blocks.raw(i), self.key_len).map_while(|e| e))
+    }
+
+    /// Checks every block not checked yet.
+    pub(crate) fn verify(&self) -> Result<(), ViewDataError> {
+        (0..self.blocks.len()).try_for_each(|i| self.block(i).map(drop))
+    }
+
+    /// Marks every block checked (the file was just written from this process's state).
+    pub(crate) fn trust(&self) {
+        self.blocks.trust();
+    }
+}
+
+/// Writes [`Keyed`] entries (in increasing key order) after a view's own head bytes.
+#[derive(Debug)]
+pub(crate) struct KeyedWriter {
+    head: Vec<u8>,
+    region: Vec<u8>,
+    block: Vec<u8>,
+    in_block: u64,
+    entries: u64,
+    dir: Vec<(Vec<u8>, usize)>,
+    first: Option<Vec<u8>>,
+}
+
+impl KeyedWriter {
+    /// A writer placing the entries after `head`; `bytes` sizes the buffer.
+    pub(crate) fn new(head: Vec<u8>, bytes: usize) -> Self {
+        Self {
+            head,
+            region: Vec::with_capacity(bytes),
+            block: Vec::with_capacity(2 * KEYED_BLOCK),
+            in_block: 0,
+            entries: 0,
+            dir: Vec::new(),
+            first: None,
+        }
+    }
+
+    /// Adds an entry (keys in increasing order, all of one length).
+    pub(crate) fn push(&mut self, key: &[u8], body: &[u8]) {
+        if self.block.len() >= KEYED_BLOCK {
+            self.close_block();
+        }
+        if self.in_block == 0 {
+            self.first = Some(key.to_vec());
+        }
+        self.block.extend_from_slice(key);
+        put_var(&mut self.block, body.len() as u64);
+        self.block.extend_from_slice(body);
+        self.in_block += 1;
+        self.entries += 1;
+    }
+
+    fn close_block(&mut self) {
+        let Some(first) = self.first.take() else {
+            return;
+        };
+        put_var(&mut self.region, self.in_block);
+        self.region.extend_from_slice(&self.block);
+        self.dir.push((first, self.region.len()));
+        self.block.clear();
+        self.in_block = 0;
+    }
+
+    /// The payload: head, directory, blocks.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        self.close_block();
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(self.dir.iter().map(|d| d.1))
+            .collect();
+        let crcs = block_crcs(&self.region, &starts);
+        let mut out = self.head;
+        put_var(&mut out, self.entries);
+        put_var(&mut out, self.dir.len() as u64);
+        for ((first, end), crc) in self.dir.iter().zip(crcs) {
+            out.extend_from_slice(first);
+            put_var(&mut out, *end as u64);
+            out.extend_from_slice(&crc.to_le_bytes());
+        }
+        out.reserve_exact(self.region.len());
+        out.extend_from_slice(&self.region);
+        out
+    }
+}
