@@ -600,7 +600,7 @@ impl Db {
         self.fresh(&self.tangles)?;
         self.fresh(&self.keys)?;
         let root_offset = self.stored_offset(root)?;
-        let answer = self.tangles.read().tangle(root, name, root_offset);
+        let answer = self.read_or_rebuild(&self.tangles, |t| t.tangle(root, name, root_offset))?;
         Ok(Tangle {
             members: self.all_at(&answer.members)?,
             tips: self.all_at(&answer.tips)?,

@@ -28,10 +28,12 @@
 //! authors' clocks where they agree with the graph. Tips are the members no other member points
 //! at, in the same order.
 
+mod stored;
 pub(crate) mod wire;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use serde_json::Value;
 use sluice_msg::MsgId;
@@ -39,6 +41,7 @@ use sluice_msg::MsgId;
 use crate::codec::FastMap;
 use crate::scan::Facts;
 use crate::view::{Indexed, View, ViewDataError};
+use crate::viewfile::Payload;
 use wire::{Reader, Writer};
 
 /// An ancestor of a claimant, resolved as far as the view knows.
@@ -94,11 +97,27 @@ pub struct Claim {
 type TangleKey = (MsgId, u32);
 
 /// The tangles view.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// The tangles of the loaded file are read from it in place, one tangle at a time; a tangle
+/// that gets a claim after that is copied into memory (`tangles`) first, and is answered from
+/// there until the next write.
+#[derive(Debug, Clone, Default)]
 pub struct Tangles {
+    /// The loaded file's tangles (its names are the first entries of `names`).
+    file: Arc<stored::Stored>,
+    /// Set when a tangle could not be read from the file to add a claim to it: the view
+    /// then answers nothing but this error until it is rebuilt.
+    damaged: Option<String>,
     names: Vec<String>,
     name_index: FastMap<String, u32>,
     tangles: FastMap<TangleKey, Tangle>,
+}
+
+/// Equal when they encode alike (whether read from a file or held in memory).
+impl PartialEq for Tangles {
+    fn eq(&self, other: &Self) -> bool {
+        self.encode() == other.encode()
+    }
 }
 
 impl Tangle {
@@ -338,6 +357,7 @@ impl Tangles {
     /// [`Tangles::add_claim`] for a borrowed claim (no copy of its name or ancestors).
     fn add_claim_ref(&mut self, claim: &Claim, id: MsgId, offset: u64, timestamp: f64) {
         let key = (claim.root, self.intern_name(claim.name.as_deref()));
+        self.fault_in(&key);
         self.tangles.entry(key).or_default().add(
             &claim.root,
             id,
@@ -347,40 +367,70 @@ impl Tangles {
         );
     }
 
+    /// Copies the tangle `key` from the file into memory, if it is there and not yet copied.
+    fn fault_in(&mut self, key: &TangleKey) {
+        if self.file.is_empty() || self.tangles.contains_key(key) {
+            return;
+        }
+        match self.file.tangle(key) {
+            Ok(Some(t)) => {
+                self.tangles.insert(*key, t);
+            }
+            Ok(None) => {}
+            Err(damage) => self.damaged = Some(damage.0),
+        }
+    }
+
+    /// The tangle `key` from memory or else from the file (`None` when neither has it).
+    fn lookup(
+        &self,
+        key: &TangleKey,
+    ) -> Result<Option<std::borrow::Cow<'_, Tangle>>, ViewDataError> {
+        if let Some(why) = &self.damaged {
+            return Err(ViewDataError(why.clone()));
+        }
+        if let Some(t) = self.tangles.get(key) {
+            return Ok(Some(std::borrow::Cow::Borrowed(t)));
+        }
+        Ok(self.file.tangle(key)?.map(std::borrow::Cow::Owned))
+    }
+
     /// The tangle of `root` (a thread when `name` is `None`, else the SIP-009 tangle `name`).
     ///
     /// `root_offset` is the log offset of the root message, `None` if the log does not hold it
     /// (then the tangle is empty: every claimant waits for its root). Cost: O(m log m) in the
-    /// number of claimants.
+    /// number of claimants. An error when the block of the view file that holds it is damaged.
     pub fn tangle(
         &self,
         root: &MsgId,
         name: Option<&str>,
         root_offset: Option<u64>,
-    ) -> TangleAnswer {
+    ) -> Result<TangleAnswer, ViewDataError> {
         let Some(root_offset) = root_offset else {
-            return TangleAnswer::default();
+            return Ok(TangleAnswer::default());
         };
-        let tangle = self
-            .name_key(name)
-            .and_then(|k| self.tangles.get(&(*root, k)));
-        match tangle {
+        let tangle = match self.name_key(name) {
+            Some(k) => self.lookup(&(*root, k))?,
+            None => None,
+        };
+        Ok(match tangle {
             Some(t) => t.answer(root_offset),
             None => TangleAnswer {
                 members: vec![root_offset],
                 tips: vec![root_offset],
             },
-        }
+        })
     }
 
     /// Log offsets of every message that claims the tangle, members or not, in log order.
-    pub fn claimants(&self, root: &MsgId, name: Option<&str>) -> Vec<u64> {
-        let tangle = self
-            .name_key(name)
-            .and_then(|k| self.tangles.get(&(*root, k)));
-        tangle
+    pub fn claimants(&self, root: &MsgId, name: Option<&str>) -> Result<Vec<u64>, ViewDataError> {
+        let tangle = match self.name_key(name) {
+            Some(k) => self.lookup(&(*root, k))?,
+            None => None,
+        };
+        Ok(tangle
             .map(|t| t.nodes.iter().map(|n| n.offset).collect())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 }
 
@@ -390,7 +440,7 @@ impl View for Tangles {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn apply(&mut self, msg: &Indexed<'_>) {
@@ -410,43 +460,87 @@ impl View for Tangles {
         }
     }
 
-    /// Layout: name count, names; tangle count, then per tangle its root id, name key, node
-    /// count and per node: id, offset, timestamp, ancestor count, and per ancestor a varint
-    /// tag (0 = root, 1 = unknown followed by the 32-byte id, `2 + i` = node `i`).
+    /// Layout in `views/FORMAT.md`: names, then the tangles as keyed blocks (key: root id and
+    /// name key; body: node count and per node its id, offset, timestamp, ancestor count, and
+    /// per ancestor a varint tag: 0 = root, 1 = unknown followed by the 32-byte id, `2 + i` =
+    /// node `i`).
     fn encode(&self) -> Vec<u8> {
         // About 60 bytes per member (id, offset, timestamp, one or two previous).
         let members: usize = self.tangles.values().map(|t| t.nodes.len()).sum();
-        let mut w = Writer::with_capacity(64 + self.tangles.len() * 40 + members * 60);
-        w.len(self.names.len());
-        self.names.iter().for_each(|n| w.str(n));
+        let mut head = Writer::with_capacity(64);
+        head.len(self.names.len());
+        self.names.iter().for_each(|n| head.str(n));
+        let bytes = self.file.bytes() + self.tangles.len() * 40 + members * 60;
+        let mut out = stored::TangleWriter::new(head.0, bytes);
         let mut keys: Vec<&TangleKey> = self.tangles.keys().collect();
         keys.sort_unstable();
-        w.len(keys.len());
-        for key in keys {
-            w.id(&key.0.0);
-            w.var(u64::from(key.1));
-            encode_tangle(&mut w, &self.tangles[key]);
+        let mut memory = keys.into_iter().peekable();
+        // A damaged block (not checked first) ends early here; the database checks every block
+        // before it writes a file.
+        let mut file = self.file.entries().peekable();
+        let mut body = Writer::default();
+        loop {
+            let next_file = file.peek().map(|(k, _)| *k);
+            let next_memory = memory.peek().map(|k| stored::key(k));
+            let order = match (next_file, next_memory) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(f), Some(m)) => f.cmp(&m),
+            };
+            if order == std::cmp::Ordering::Less {
+                if let Some((key, raw)) = file.next() {
+                    out.push(&key, raw);
+                }
+                continue;
+            }
+            if order == std::cmp::Ordering::Equal {
+                file.next(); // superseded by its copy in memory
+            }
+            let key = memory.next().expect("peeked");
+            body.0.clear();
+            encode_tangle(&mut body, &self.tangles[key]);
+            out.push(&stored::key(key), &body.0);
         }
-        w.0
+        out.finish()
     }
 
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {
+        self.load(Payload::owned(bytes.to_vec()))
+    }
+
+    fn load(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        let (file, names) = stored::Stored::load(payload)?;
         let mut fresh = Tangles::new();
-        let mut r = Reader::new(bytes);
-        for _ in 0..r.len(1)? {
-            let name = r.str()?;
-            fresh.intern_name(Some(&name));
-        }
-        for _ in 0..r.len(34)? {
-            let root = MsgId(r.id()?);
-            let key = (root, r.index(fresh.names.len() + 1)?);
-            let tangle = decode_tangle(&mut r, &root)?;
-            if fresh.tangles.insert(key, tangle).is_some() {
-                return Err(ViewDataError("a tangle is listed twice".into()));
+        for name in &names {
+            if fresh.name_index.contains_key(name) {
+                return Err(ViewDataError("a tangle name is listed twice".into()));
             }
+            fresh.intern_name(Some(name));
         }
-        r.finish()?;
+        fresh.file = Arc::new(file);
         *self = fresh;
+        Ok(())
+    }
+
+    fn checked_len(&self, payload: &[u8]) -> usize {
+        stored::checked_len(payload)
+    }
+
+    fn verify(&self) -> Result<(), ViewDataError> {
+        match &self.damaged {
+            Some(why) => Err(ViewDataError(why.clone())),
+            None => self.file.verify(),
+        }
+    }
+
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+
+    fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
+        self.load(payload)?;
+        self.file.trust();
         Ok(())
     }
 
@@ -531,7 +625,7 @@ mod tests {
     }
 
     fn thread(t: &Tangles) -> TangleAnswer {
-        t.tangle(&id(0), None, Some(0))
+        t.tangle(&id(0), None, Some(0)).unwrap()
     }
 
     #[test]
@@ -566,7 +660,10 @@ mod tests {
         reply(&mut t, 2, 2.0, &[1]);
         reply(&mut t, 1, 1.0, &[0]);
         reply(&mut t, 3, 1.0, &[]);
-        assert_eq!(t.tangle(&id(0), None, None), TangleAnswer::default());
+        assert_eq!(
+            t.tangle(&id(0), None, None).unwrap(),
+            TangleAnswer::default()
+        );
         assert_eq!(
             thread(&t),
             TangleAnswer {
@@ -574,7 +671,7 @@ mod tests {
                 tips: vec![3, 2]
             }
         );
-        assert_eq!(t.claimants(&id(0), None), vec![2, 1, 3]);
+        assert_eq!(t.claimants(&id(0), None).unwrap(), vec![2, 1, 3]);
     }
 
     #[test]
@@ -583,7 +680,7 @@ mod tests {
         reply(&mut t, 9, 7.0, &[]);
         reply(&mut t, 4, 7.0, &[]);
         assert_eq!(thread(&t).members, vec![0, 4, 9]);
-        let lone = t.tangle(&id(50), None, Some(50));
+        let lone = t.tangle(&id(50), None, Some(50)).unwrap();
         assert_eq!(
             lone,
             TangleAnswer {

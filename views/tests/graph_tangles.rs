@@ -32,7 +32,7 @@ fn in_g(previous: &[u8]) -> Value {
 }
 
 fn g(t: &Tangles) -> TangleAnswer {
-    t.tangle(&id(0), Some("g"), Some(0))
+    t.tangle(&id(0), Some("g"), Some(0)).unwrap()
 }
 
 #[test]
@@ -70,19 +70,19 @@ fn named_tangle_with_forks_merges_unknown_and_invalid_ancestry() {
         }
     );
     assert_eq!(
-        t.claimants(&id(0), Some("g")),
+        t.claimants(&id(0), Some("g")).unwrap(),
         vec![1, 2, 3, 4, 5, 7, 8, 42]
     );
     // The thread and other names on the same root are separate tangles.
     assert_eq!(
-        t.tangle(&id(0), None, Some(0)),
+        t.tangle(&id(0), None, Some(0)).unwrap(),
         TangleAnswer {
             members: vec![0],
             tips: vec![0]
         }
     );
     assert_eq!(
-        t.tangle(&id(0), Some("other"), None),
+        t.tangle(&id(0), Some("other"), None).unwrap(),
         TangleAnswer::default()
     );
 }
@@ -96,7 +96,7 @@ fn thread_replies_before_root_join_when_it_arrives() {
     apply(&mut t, 2, 4.0, &reply(json!([id(1).to_string()])));
     apply(&mut t, 3, 2.0, &reply(Value::Null));
     assert_eq!(
-        t.tangle(&id(0), None, None),
+        t.tangle(&id(0), None, None).unwrap(),
         TangleAnswer::default(),
         "no root yet"
     );
@@ -106,7 +106,7 @@ fn thread_replies_before_root_join_when_it_arrives() {
         1.0,
         &json!({"type": "post", "text": "the root, stored last"}),
     );
-    let answer = t.tangle(&id(0), None, Some(0));
+    let answer = t.tangle(&id(0), None, Some(0)).unwrap();
     assert_eq!(
         answer,
         TangleAnswer {

@@ -1,0 +1,134 @@
+//! The tangles view's file, read in place: the tangle names, then the tangles as keyed blocks
+//! (key: root id and name key; body: the tangle's nodes), so a query decodes the one tangle
+//! it asks for. Layout in `views/FORMAT.md`.
+
+use super::wire::Reader;
+use super::{Tangle, TangleKey, decode_tangle};
+use crate::inplace::{Keyed, KeyedWriter};
+use crate::view::ViewDataError;
+use crate::viewfile::Payload;
+
+/// Bytes of a tangle key: the root id, then the name key (big-endian, so bytes sort as keys).
+const KEY: usize = 36;
+
+/// The tangles of a loaded file.
+#[derive(Debug, Default)]
+pub(super) struct Stored {
+    keyed: Keyed,
+    bytes: usize,
+}
+
+/// A tangle key as bytes.
+pub(super) fn key(k: &TangleKey) -> [u8; KEY] {
+    let mut out = [0; KEY];
+    out[..32].copy_from_slice(&k.0.0);
+    out[32..].copy_from_slice(&k.1.to_be_bytes());
+    out
+}
+
+/// Whether a body parses as a tangle (ancestor indexes are checked when it is decoded).
+fn body_ok(body: &[u8]) -> bool {
+    let mut r = Reader::new(body);
+    decode_tangle(&mut r, &sluice_msg::MsgId([0; 32])).is_ok() && r.finish().is_ok()
+}
+
+/// Reads the names; returns them with where the tangles' directory starts.
+fn names(bytes: &[u8]) -> Result<(Vec<String>, usize), ViewDataError> {
+    let mut r = Reader::new(bytes);
+    let names = (0..r.len(1)?)
+        .map(|_| r.str())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((names, bytes.len() - r.remaining()))
+}
+
+impl Stored {
+    /// Reads the names and the block directory of a payload.
+    pub(super) fn load(payload: Payload) -> Result<(Self, Vec<String>), ViewDataError> {
+        let bytes = payload.bytes().len();
+        let (names, at) = names(payload.bytes())?;
+        let (keyed, _) = Keyed::load("tangles", payload, at, KEY, body_ok)?;
+        Ok((Self { keyed, bytes }, names))
+    }
+
+    /// Whether the file holds no tangle.
+    pub(super) fn is_empty(&self) -> bool {
+        self.keyed.len() == 0
+    }
+
+    /// The payload's size (to size a new one).
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The tangle `k`, decoded from the block that holds it.
+    pub(super) fn tangle(&self, k: &TangleKey) -> Result<Option<Tangle>, ViewDataError> {
+        let Some(body) = self.keyed.find(&key(k))? else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(body);
+        let tangle = decode_tangle(&mut r, &k.0)?;
+        r.finish()?;
+        Ok(Some(tangle))
+    }
+
+    /// Every tangle's key and encoded body, in key order (blocks as they are: check them
+    /// first with [`Stored::verify`] where damage must not be carried forward).
+    pub(super) fn entries(&self) -> impl Iterator<Item = ([u8; KEY], &[u8])> + '_ {
+        self.keyed.entries().map(|(k, body)| {
+            let mut out = [0; KEY];
+            out.copy_from_slice(k);
+            (out, body)
+        })
+    }
+
+    /// Checks every block not checked yet.
+    pub(super) fn verify(&self) -> Result<(), ViewDataError> {
+        self.keyed.verify()
+    }
+
+    /// Marks every block checked (the file was just written from this process's state).
+    pub(super) fn trust(&self) {
+        self.keyed.trust();
+    }
+}
+
+/// Writes a payload: names, then the tangles in key order.
+pub(super) struct TangleWriter(KeyedWriter);
+
+impl TangleWriter {
+    /// A writer placing the tangles after `head` (the names).
+    pub(super) fn new(head: Vec<u8>, bytes: usize) -> Self {
+        Self(KeyedWriter::new(head, bytes))
+    }
+
+    /// Adds a tangle (keys in increasing order).
+    pub(super) fn push(&mut self, key: &[u8; KEY], body: &[u8]) {
+        self.0.push(key, body);
+    }
+
+    /// The payload.
+    pub(super) fn finish(self) -> Vec<u8> {
+        self.0.finish()
+    }
+}
+
+/// Where the checked part of a payload ends: after the names and the block directory.
+pub(super) fn checked_len(payload: &[u8]) -> usize {
+    names(payload)
+        .ok()
+        .and_then(|(_, at)| Keyed::checked_len(payload, at, KEY))
+        .unwrap_or(payload.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_as_tangle_keys() {
+        let a = (sluice_msg::MsgId([1; 32]), 2u32);
+        let b = (sluice_msg::MsgId([1; 32]), 256u32);
+        let c = (sluice_msg::MsgId([2; 32]), 0u32);
+        assert!(key(&a) < key(&b) && key(&b) < key(&c));
+    }
+}
