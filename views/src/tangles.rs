@@ -90,6 +90,34 @@ pub struct Claim {
     pub previous: Vec<MsgId>,
 }
 
+/// A claim borrowed from wherever it is held (a [`Claim`], or content facts).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ClaimRef<'a> {
+    pub(crate) root: &'a MsgId,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) previous: &'a [MsgId],
+}
+
+impl Claim {
+    pub(crate) fn as_ref(&self) -> ClaimRef<'_> {
+        ClaimRef {
+            root: &self.root,
+            name: self.name.as_deref(),
+            previous: &self.previous,
+        }
+    }
+}
+
+impl ClaimRef<'_> {
+    pub(crate) fn to_claim(self) -> Claim {
+        Claim {
+            root: *self.root,
+            name: self.name.map(str::to_owned),
+            previous: self.previous.to_vec(),
+        }
+    }
+}
+
 /// Key of a tangle: its root and its interned name (0 = thread, n = `names[n - 1]`).
 type TangleKey = (MsgId, u32);
 
@@ -332,19 +360,16 @@ impl Tangles {
 
     /// Records one claim of message `id` (at `offset`, claimed `timestamp`).
     pub fn add_claim(&mut self, claim: Claim, id: MsgId, offset: u64, timestamp: f64) {
-        self.add_claim_ref(&claim, id, offset, timestamp);
+        self.add_claim_ref(claim.as_ref(), id, offset, timestamp);
     }
 
     /// [`Tangles::add_claim`] for a borrowed claim (no copy of its name or ancestors).
-    fn add_claim_ref(&mut self, claim: &Claim, id: MsgId, offset: u64, timestamp: f64) {
-        let key = (claim.root, self.intern_name(claim.name.as_deref()));
-        self.tangles.entry(key).or_default().add(
-            &claim.root,
-            id,
-            offset,
-            timestamp,
-            &claim.previous,
-        );
+    fn add_claim_ref(&mut self, claim: ClaimRef<'_>, id: MsgId, offset: u64, timestamp: f64) {
+        let key = (*claim.root, self.intern_name(claim.name));
+        self.tangles
+            .entry(key)
+            .or_default()
+            .add(claim.root, id, offset, timestamp, claim.previous);
     }
 
     /// The tangle of `root` (a thread when `name` is `None`, else the SIP-009 tangle `name`).
@@ -405,7 +430,7 @@ impl View for Tangles {
     }
 
     fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
-        for claim in facts.map(|f| f.claims.as_slice()).unwrap_or_default() {
+        for claim in facts.into_iter().flat_map(Facts::claim_refs) {
             self.add_claim_ref(claim, msg.id, msg.offset, msg.timestamp);
         }
     }
@@ -450,8 +475,11 @@ impl View for Tangles {
         Ok(())
     }
 
+    /// Frees the tangles on a pool thread: each holds its own lists and maps, and freeing
+    /// them one by one would hold up the rebuild that follows by several milliseconds.
     fn clear(&mut self) {
-        *self = Tangles::new();
+        let old = std::mem::take(self);
+        rayon::spawn(move || drop(old));
     }
 }
 
