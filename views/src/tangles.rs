@@ -32,6 +32,7 @@ pub(crate) mod wire;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::hash_map::Entry;
 
 use serde_json::Value;
 use sluice_msg::MsgId;
@@ -58,7 +59,31 @@ struct Node {
     id: MsgId,
     offset: u64,
     timestamp: f64,
-    prevs: Vec<Prev>,
+    prevs: Prevs,
+}
+
+/// A claimant's ancestors: a single one (nearly every reply) held inline, more in a list.
+/// A list always has two or more, so equal ancestors are always held alike.
+#[derive(Debug, Clone, PartialEq)]
+enum Prevs {
+    One(Prev),
+    Many(Vec<Prev>),
+}
+
+impl Prevs {
+    fn as_slice(&self) -> &[Prev] {
+        match self {
+            Prevs::One(p) => std::slice::from_ref(p),
+            Prevs::Many(ps) => ps,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Prev] {
+        match self {
+            Prevs::One(p) => std::slice::from_mut(p),
+            Prevs::Many(ps) => ps,
+        }
+    }
 }
 
 /// Every claimant of one (root, name) tangle, in log order.
@@ -132,17 +157,18 @@ pub struct Tangles {
 impl Tangle {
     /// Adds a claimant and resolves its ancestors and the claimants waiting for it.
     fn add(&mut self, root: &MsgId, id: MsgId, offset: u64, timestamp: f64, previous: &[MsgId]) {
-        if self.by_id.contains_key(&id) {
+        let me = self.nodes.len() as u32;
+        // Known from here on: an ancestor naming the claimant itself resolves to it (a loop,
+        // which keeps it out), as it would once the claimant arrived.
+        if let Entry::Vacant(v) = self.by_id.entry(id) {
+            v.insert(me);
+        } else {
             return;
         }
-        let me = self.nodes.len() as u32;
-        let prevs: Vec<Prev> = if previous.is_empty() {
-            vec![Prev::Root]
-        } else {
-            previous
-                .iter()
-                .map(|p| self.resolve(root, *p, me))
-                .collect()
+        let prevs = match previous {
+            [] => Prevs::One(Prev::Root),
+            [p] => Prevs::One(self.resolve(root, *p, me)),
+            many => Prevs::Many(many.iter().map(|p| self.resolve(root, *p, me)).collect()),
         };
         self.nodes.push(Node {
             id,
@@ -150,12 +176,11 @@ impl Tangle {
             timestamp,
             prevs,
         });
-        self.by_id.insert(id, me);
         if self.waiting.is_empty() {
             return; // the usual case: nothing is waiting for an ancestor
         }
         for w in self.waiting.remove(&id).unwrap_or_default() {
-            for p in &mut self.nodes[w as usize].prevs {
+            for p in self.nodes[w as usize].prevs.as_mut_slice() {
                 if *p == Prev::Unknown(id) {
                     *p = Prev::Node(me);
                 }
@@ -180,7 +205,9 @@ impl Tangle {
     fn answer(&self, root_offset: u64) -> TangleAnswer {
         let n = self.nodes.len();
         let (starts, kids) = self.children();
-        let mut pending: Vec<usize> = self.nodes.iter().map(|x| x.prevs.len()).collect();
+        let mut pending: Vec<usize> = (self.nodes.iter())
+            .map(|x| x.prevs.as_slice().len())
+            .collect();
         let mut ready = BinaryHeap::new();
         let mut order = Vec::with_capacity(n);
         let mut release = |ready: &mut BinaryHeap<_>, kid: u32| {
@@ -214,14 +241,14 @@ impl Tangle {
         let mut starts = vec![0usize; n + 3];
         self.nodes
             .iter()
-            .flat_map(|x| x.prevs.iter().filter_map(slot))
+            .flat_map(|x| x.prevs.as_slice().iter().filter_map(slot))
             .for_each(|s| starts[s + 2] += 1);
         for i in 2..starts.len() {
             starts[i] += starts[i - 1];
         }
         let mut kids = vec![0u32; starts[n + 2]];
         for (i, x) in self.nodes.iter().enumerate() {
-            for s in x.prevs.iter().filter_map(slot) {
+            for s in x.prevs.as_slice().iter().filter_map(slot) {
                 kids[starts[s + 1]] = i as u32;
                 starts[s + 1] += 1;
             }
@@ -234,7 +261,7 @@ impl Tangle {
         let n = self.nodes.len();
         let mut pointed = vec![false; n + 1];
         for &i in order {
-            for p in &self.nodes[i as usize].prevs {
+            for p in self.nodes[i as usize].prevs.as_slice() {
                 match p {
                     Prev::Root => pointed[n] = true,
                     Prev::Node(j) => pointed[*j as usize] = true,
@@ -489,8 +516,9 @@ fn encode_tangle(w: &mut Writer, t: &Tangle) {
         w.id(&node.id.0);
         w.var(node.offset);
         w.f64(node.timestamp);
-        w.len(node.prevs.len());
-        for p in &node.prevs {
+        let prevs = node.prevs.as_slice();
+        w.len(prevs.len());
+        for p in prevs {
             match p {
                 Prev::Root => w.var(0),
                 Prev::Unknown(id) => {
