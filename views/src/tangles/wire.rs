@@ -23,20 +23,11 @@ impl Writer {
 
     /// Appends an unsigned LEB128 varint (1–10 bytes).
     pub(crate) fn var(&mut self, mut v: u64) {
-        if v < 0x80 {
-            self.0.push(v as u8); // most counts, indexes and path numbers
-            return;
-        }
-        // Built on the stack and appended at once: one capacity check, not one per byte.
-        let mut buf = [0u8; 10];
-        let mut n = 0;
         while v >= 0x80 {
-            buf[n] = (v as u8) | 0x80;
+            self.0.push((v as u8) | 0x80);
             v >>= 7;
-            n += 1;
         }
-        buf[n] = v as u8;
-        self.0.extend_from_slice(&buf[..=n]);
+        self.0.push(v as u8);
     }
 
     /// Appends a length as a varint.
