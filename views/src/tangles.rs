@@ -32,7 +32,6 @@ pub(crate) mod wire;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::collections::hash_map::Entry;
 
 use serde_json::Value;
 use sluice_msg::MsgId;
@@ -90,10 +89,15 @@ impl Prevs {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Tangle {
     nodes: Vec<Node>,
+    /// Claimant id → index in `nodes`, kept only once there are more than [`SMALL_TANGLE`]
+    /// (most threads have a few replies: looking through them beats building a map each).
     by_id: FastMap<MsgId, u32>,
     /// Unknown ancestor id → claimants waiting for it.
     waiting: FastMap<MsgId, Vec<u32>>,
 }
+
+/// Claimants a tangle holds before it keeps a map from their ids.
+const SMALL_TANGLE: usize = 8;
 
 /// A tangle's answer: members (log offsets) in topological order and its tips.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,18 +161,18 @@ pub struct Tangles {
 impl Tangle {
     /// Adds a claimant and resolves its ancestors and the claimants waiting for it.
     fn add(&mut self, root: &MsgId, id: MsgId, offset: u64, timestamp: f64, previous: &[MsgId]) {
-        let me = self.nodes.len() as u32;
-        // Known from here on: an ancestor naming the claimant itself resolves to it (a loop,
-        // which keeps it out), as it would once the claimant arrived.
-        if let Entry::Vacant(v) = self.by_id.entry(id) {
-            v.insert(me);
-        } else {
+        if self.find(&id).is_some() {
             return;
         }
+        let me = self.nodes.len() as u32;
         let prevs = match previous {
             [] => Prevs::One(Prev::Root),
-            [p] => Prevs::One(self.resolve(root, *p, me)),
-            many => Prevs::Many(many.iter().map(|p| self.resolve(root, *p, me)).collect()),
+            [p] => Prevs::One(self.resolve(root, &id, *p, me)),
+            many => Prevs::Many(
+                many.iter()
+                    .map(|p| self.resolve(root, &id, *p, me))
+                    .collect(),
+            ),
         };
         self.nodes.push(Node {
             id,
@@ -176,6 +180,7 @@ impl Tangle {
             timestamp,
             prevs,
         });
+        self.index_last();
         if self.waiting.is_empty() {
             return; // the usual case: nothing is waiting for an ancestor
         }
@@ -188,12 +193,41 @@ impl Tangle {
         }
     }
 
-    fn resolve(&mut self, root: &MsgId, p: MsgId, me: u32) -> Prev {
+    /// The index of claimant `id`, if it is one.
+    fn find(&self, id: &MsgId) -> Option<u32> {
+        if self.by_id.is_empty() {
+            let i = self.nodes.iter().position(|n| n.id == *id)?;
+            return Some(i as u32);
+        }
+        self.by_id.get(id).copied()
+    }
+
+    /// Indexes the claimant just added, building the id map when the tangle outgrows
+    /// [`SMALL_TANGLE`].
+    fn index_last(&mut self) {
+        let n = self.nodes.len();
+        if n <= SMALL_TANGLE {
+            return;
+        }
+        if self.by_id.is_empty() {
+            let ids = self.nodes.iter().enumerate().map(|(i, x)| (x.id, i as u32));
+            self.by_id.extend(ids);
+        } else {
+            self.by_id.insert(self.nodes[n - 1].id, (n - 1) as u32);
+        }
+    }
+
+    /// What ancestor `p` of claimant `id` (number `me`) is now. An ancestor naming the
+    /// claimant itself is a loop, which keeps it out.
+    fn resolve(&mut self, root: &MsgId, id: &MsgId, p: MsgId, me: u32) -> Prev {
         if p == *root {
             return Prev::Root;
         }
-        match self.by_id.get(&p) {
-            Some(&i) => Prev::Node(i),
+        if p == *id {
+            return Prev::Node(me);
+        }
+        match self.find(&p) {
+            Some(i) => Prev::Node(i),
             None => {
                 self.waiting.entry(p).or_default().push(me);
                 Prev::Unknown(p)
@@ -559,7 +593,7 @@ fn decode_tangle(r: &mut Reader<'_>, root: &MsgId) -> Result<Tangle, ViewDataErr
             Err(id) => Ok(id),
         });
         let previous = previous.collect::<Result<Vec<_>, _>>()?;
-        if t.by_id.contains_key(id) {
+        if t.find(id).is_some() {
             return Err(ViewDataError("a tangle lists a message twice".into()));
         }
         t.add(root, *id, *offset, *timestamp, &previous);
@@ -631,6 +665,27 @@ mod tests {
             }
         );
         assert_eq!(t.claimants(&id(0), None), vec![2, 1, 3]);
+    }
+
+    /// A chain longer than [`SMALL_TANGLE`] whose replies arrive newest first: every reply
+    /// waits for its parent until the oldest arrives, across the switch to the id map.
+    #[test]
+    fn a_long_chain_arriving_backwards_joins_when_its_head_arrives() {
+        let mut t = Tangles::new();
+        let n = (SMALL_TANGLE * 2 + 3) as u8;
+        for k in (2..=n).rev() {
+            reply(&mut t, k, f64::from(k), &[k - 1]);
+        }
+        assert_eq!(thread(&t).members, vec![0]);
+        reply(&mut t, 1, 1.0, &[]);
+        let want: Vec<u64> = (0..=u64::from(n)).collect();
+        assert_eq!(thread(&t).members, want);
+        assert_eq!(thread(&t).tips, vec![u64::from(n)]);
+        reply(&mut t, 50, 50.0, &[50]); // names itself: a loop, never a member
+        assert_eq!(thread(&t).members, want);
+        let mut back = Tangles::new();
+        back.decode(&t.encode()).unwrap();
+        assert_eq!(back, t);
     }
 
     #[test]
