@@ -73,6 +73,15 @@ struct Chained {
 /// `next` of a target's last link.
 const END: u32 = u32::MAX;
 
+/// Where a target's links are in the shared list, and the target's number (kept here so that
+/// adding a link reads no other link than the one it chains to).
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    first: u32,
+    last: u32,
+    number: u32,
+}
+
 /// The backlinks view.
 ///
 /// The links of the loaded file are read from it in place (`file`); links applied since sit in
@@ -85,8 +94,8 @@ pub struct Backlinks {
     file: Arc<file::Stored>,
     paths: Vec<String>,
     path_index: FastMap<String, u32>,
-    /// Target → (first, last) index of its links in `chain`.
-    heads: FastMap<Target, (u32, u32)>,
+    /// Target → first and last index of its links in `chain`, and its number.
+    heads: FastMap<Target, Head>,
     chain: Vec<Chained>,
     /// The interned index of each of the scanner's common paths, once seen.
     common: [Option<u32>; COMMON_PATHS.len()],
@@ -177,18 +186,21 @@ impl Backlinks {
     /// Appends a link to `target`'s chain.
     fn push_link(&mut self, target: Target, link: Link) {
         let at = u32::try_from(self.chain.len()).expect("fewer than 2^32 links");
-        let number = self.heads.len() as u32;
+        let fresh = self.heads.len() as u32;
         let number = match self.heads.entry(target) {
             Entry::Occupied(mut e) => {
-                let (first, last) = e.get_mut();
-                let number = self.chain[*first as usize].target;
-                self.chain[*last as usize].next = at;
-                *last = at;
-                number
+                let head = e.get_mut();
+                self.chain[head.last as usize].next = at;
+                head.last = at;
+                head.number
             }
             Entry::Vacant(e) => {
-                e.insert((at, at));
-                number
+                e.insert(Head {
+                    first: at,
+                    last: at,
+                    number: fresh,
+                });
+                fresh
             }
         };
         self.chain.push(Chained {
@@ -200,7 +212,7 @@ impl Backlinks {
 
     /// The links into `target`, in log order.
     fn chain_of(&self, target: &Target) -> impl Iterator<Item = Link> + '_ {
-        let first = self.heads.get(target).map_or(END, |&(first, _)| first);
+        let first = self.heads.get(target).map_or(END, |h| h.first);
         std::iter::successors((first != END).then_some(first), |&i| {
             let next = self.chain[i as usize].next;
             (next != END).then_some(next)
@@ -252,8 +264,8 @@ impl Backlinks {
     /// link, since a target's links are spread over the whole list.
     fn grouped_links(&self, sorted: &[(&Target, u32)]) -> (Vec<usize>, Vec<Link>) {
         let mut rank_of = vec![0usize; sorted.len()];
-        for (rank, &(_, first)) in sorted.iter().enumerate() {
-            rank_of[self.chain[first as usize].target as usize] = rank;
+        for (rank, &(_, number)) in sorted.iter().enumerate() {
+            rank_of[number as usize] = rank;
         }
         let mut starts = vec![0usize; sorted.len() + 1];
         for c in &self.chain {
@@ -273,7 +285,7 @@ impl Backlinks {
         (starts, grouped)
     }
 
-    /// Every target with the index of its first link, sorted by target. Sorting compares a
+    /// Every target with its number, sorted by target. Sorting compares a
     /// u64 made of the kind and the first seven bytes (the same order as `Target`'s) and
     /// looks at the whole target only when those are equal.
     fn sorted_heads(&self) -> Vec<(&Target, u32)> {
@@ -286,10 +298,13 @@ impl Backlinks {
         let mut heads: Vec<(u64, &Target, u32)> = self
             .heads
             .iter()
-            .map(|(t, &(first, _))| (key(t), t, first))
+            .map(|(t, h)| (key(t), t, h.number))
             .collect();
         heads.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-        heads.into_iter().map(|(_, t, first)| (t, first)).collect()
+        heads
+            .into_iter()
+            .map(|(_, t, number)| (t, number))
+            .collect()
     }
 }
 
@@ -419,8 +434,14 @@ impl View for Backlinks {
         Ok(())
     }
 
+    /// Keeps the capacity of the link list and the maps for the rebuild that follows.
     fn clear(&mut self) {
-        *self = Backlinks::new();
+        self.file = Arc::default();
+        self.paths.clear();
+        self.path_index.clear();
+        self.heads.clear();
+        self.chain.clear();
+        self.common = [None; COMMON_PATHS.len()];
     }
 }
 

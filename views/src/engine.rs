@@ -195,14 +195,16 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         self.since.fetch_max(end, Ordering::AcqRel);
     }
     fn reset(&self) {
+        // Cleared in place: the views keep their tables' and lists' capacity, so the rebuild
+        // that follows neither grows them again nor waits for fresh pages, and what they
+        // free item by item goes to a pool thread (see each view's `clear`). `since` moves
+        // under the same lock, so nothing sees the cleared state with the old `since`.
         let mut view = self.write();
-        let old = std::mem::replace(&mut *view, (self.make)());
+        view.clear();
         self.since.store(0, Ordering::Release);
         // The file no longer holds this state: the next persist writes it whatever `since`.
         self.persisted.store(NEVER, Ordering::Release);
         drop(view);
-        // Freeing a large view takes a few milliseconds: do it beside the rebuild that follows.
-        rayon::spawn(move || drop(old));
     }
     fn invalidate(&self, why: Unusable) {
         let mut rebuilt = self
@@ -348,16 +350,15 @@ fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>
     let want_contents = lagging.iter().any(|s| s.needs_content() && !s.uses_facts());
     let first_error: Mutex<Option<(u64, Error)>> = Mutex::new(None);
     let n = raw.records.len();
-    let (mut entries, mut facts) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    raw.records
-        .par_iter()
-        .map(|&(offset, bytes)| {
-            decode_one(offset, bytes, want_facts).unwrap_or_else(|e| {
+    let mut entries = vec![placeholder(0); n];
+    let mut facts: Vec<Option<Facts>> = std::iter::repeat_with(|| None).take(n).collect();
+    (entries.par_iter_mut().zip(facts.par_iter_mut()))
+        .zip(raw.records.par_iter())
+        .for_each(|((entry, slot), &(offset, bytes))| {
+            if let Err(e) = decode_into(offset, bytes, want_facts, entry, slot) {
                 keep_first(&first_error, offset, e);
-                (placeholder(offset), None)
-            })
-        })
-        .unzip_into_vecs(&mut entries, &mut facts);
+            }
+        });
     let first = first_error
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -377,20 +378,23 @@ fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>
     })
 }
 
-/// A record's view input (without content) and its content facts when `facts` is set.
-fn decode_one(
+/// Decodes a record into its view input (without content) and, when `facts` is set, its
+/// content facts into `slot`.
+fn decode_into<'a>(
     offset: u64,
-    bytes: &[u8],
+    bytes: &'a [u8],
     facts: bool,
-) -> Result<(Indexed<'_>, Option<Facts>), Error> {
+    entry_out: &mut Indexed<'a>,
+    slot: &mut Option<Facts>,
+) -> Result<(), Error> {
     let (header, value) =
         record::decode(bytes).map_err(|source| Error::Record { offset, source })?;
-    let scanned = if facts && !header.encrypted {
-        Facts::of_value_json(value).map_err(|source| Error::RecordJson { offset, source })?
-    } else {
-        None
-    };
-    Ok((entry(offset, &header), scanned))
+    if facts && !header.encrypted {
+        Facts::of_value_json_into(value, slot)
+            .map_err(|source| Error::RecordJson { offset, source })?;
+    }
+    *entry_out = entry(offset, &header);
+    Ok(())
 }
 
 fn entry<'a>(offset: u64, header: &Header<'a>) -> Indexed<'a> {

@@ -111,9 +111,7 @@ impl Db {
             }
         }
         self.after_append(&batch, &accepted, &appended_records, &mut last_persist)?;
-        // Freed here, not on a pool thread later: a batch's messages are flat (compact
-        // JSON, no tree), so this is quick, and the next batch does not overlap them.
-        drop((batch, appended_records));
+        drop_batch(batch, appended_records);
         Ok(outcomes
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::AlreadyPresent))
@@ -268,6 +266,19 @@ impl Db {
     }
 }
 
+/// Messages in a batch from which [`drop_batch`] frees it on a pool thread.
+const DROP_ASIDE: usize = 4096;
+
+/// Frees a stored batch. A large one (an import's) is freed on a pool thread, off the
+/// caller's path: 100k messages take tens of milliseconds to free, which the caller would
+/// otherwise wait for before it could parse or send its next batch. A small one (a publish,
+/// a replicated message) is freed here, where it is quicker than handing it over.
+fn drop_batch(batch: Batch, appended: Appended) {
+    if batch.msgs.len() >= DROP_ASIDE {
+        rayon::spawn(move || drop((batch, appended)));
+    }
+}
+
 /// Whether the view files are due for a rewrite after the log grew from `last` (their last
 /// write) to `end`: every `every` bytes, or every eighth of the log when that is more. Each
 /// rewrite encodes whole views, so a fixed interval would make a store's total rewriting cost
@@ -383,7 +394,10 @@ impl EncodedPart {
             let msg = &batch.msgs[k];
             let value_at =
                 encode_record_into(msg, batch.received[k].unwrap_or(now), &mut part.bytes);
-            part.facts.push(facts_of(msg, &part.bytes[value_at..]));
+            part.facts.push(None);
+            if let Some(slot) = part.facts.last_mut() {
+                facts_into(msg, &part.bytes[value_at..], slot);
+            }
             part.ends.push(part.bytes.len());
         }
         part
@@ -393,13 +407,13 @@ impl EncodedPart {
 /// A typical record's size (header and compact value JSON), to size buffers.
 const RECORD_GUESS: usize = 1024;
 
-/// The graph views' facts of a message's public content, scanned from its compact value JSON
-/// (the same bytes a rebuild scans), or from the parsed content when the scanner gives up.
-fn facts_of(msg: &Message, value_json: &[u8]) -> Option<Facts> {
-    if msg.is_encrypted() {
-        return None;
+/// Puts into `slot` the graph views' facts of a message's public content, scanned from its
+/// compact value JSON (the same bytes a rebuild scans), or from the parsed content when the
+/// scanner gives up; leaves it `None` for encrypted content.
+fn facts_into(msg: &Message, value_json: &[u8], slot: &mut Option<Facts>) {
+    if !msg.is_encrypted() && Facts::scan_into(value_json, slot).is_none() {
+        *slot = Some(Facts::from_content(msg.content()));
     }
-    Facts::scan(value_json).unwrap_or_else(|| Some(Facts::from_content(msg.content())))
 }
 
 /// The messages of a batch not yet stored, with their input positions.

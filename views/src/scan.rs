@@ -14,7 +14,7 @@ use serde_json::Value;
 use sluice_msg::{BlobId, FeedId, MsgId, Ref};
 
 use crate::contacts::{self, Relation};
-use crate::tangles::{self, Claim};
+use crate::tangles::{self, Claim, ClaimRef};
 
 /// What the graph views read from one public content object.
 ///
@@ -31,8 +31,11 @@ pub struct Facts {
     paths: String,
     /// The edge a `type: contact` message sets.
     pub contact: Option<(FeedId, Relation)>,
-    /// The valid tangle claims (threads and SIP-009 tangles).
-    pub claims: Vec<Claim>,
+    /// The thread claim (root, ancestor) when it has at most one ancestor, as nearly every
+    /// reply has: held inline. It comes before the claims in `claims`.
+    thread: Option<(MsgId, Option<MsgId>)>,
+    /// The other valid tangle claims (SIP-009 tangles, a thread with several ancestors).
+    claims: Vec<Claim>,
 }
 
 /// Links a [`Facts`] holds without allocating (most records have one or two).
@@ -51,6 +54,24 @@ pub(crate) const COMMON_PATHS: [&str; 10] = [
     "image",
     "image.link",
 ];
+
+/// The index of `path` in [`COMMON_PATHS`] (one `match`, which the compiler turns into a
+/// switch on the length and a few comparisons, instead of up to ten string comparisons).
+fn common_index(path: &str) -> Option<u8> {
+    Some(match path {
+        "vote.link" => 0,
+        "mentions.link" => 1,
+        "root" => 2,
+        "branch" => 3,
+        "contact" => 4,
+        "fork" => 5,
+        "about" => 6,
+        "mentions" => 7,
+        "image" => 8,
+        "image.link" => 9,
+        _ => return None,
+    })
+}
 
 /// One link: the ref and its path.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,6 +103,7 @@ impl Default for Facts {
             spill: Vec::new(),
             paths: String::new(),
             contact: None,
+            thread: None,
             claims: Vec::new(),
         }
     }
@@ -92,7 +114,7 @@ impl PartialEq for Facts {
     fn eq(&self, other: &Self) -> bool {
         self.links().eq(other.links())
             && self.contact == other.contact
-            && self.claims == other.claims
+            && self.claim_refs().eq(other.claim_refs())
     }
 }
 
@@ -101,9 +123,11 @@ impl Facts {
     pub fn from_content(content: &Value) -> Facts {
         let mut facts = Facts {
             contact: contacts::contact_edge(content),
-            claims: tangles::claims(content),
             ..Facts::default()
         };
+        tangles::claims(content)
+            .into_iter()
+            .for_each(|c| facts.push_claim(c));
         for (r, path) in crate::backlinks::links(content) {
             facts.push_link(r, &path);
         }
@@ -113,9 +137,14 @@ impl Facts {
     /// The facts of a stored message value (`{"previous":…,"content":…}`): `Ok(None)` when
     /// the content is not an object (encrypted), `Err` when the JSON does not parse.
     pub fn of_value_json(json: &[u8]) -> Result<Option<Facts>, serde_json::Error> {
-        if let Some(scanned) = Facts::scan(json) {
-            return Ok(scanned);
+        match Facts::scan(json) {
+            Some(scanned) => Ok(scanned),
+            None => Facts::parse(json),
         }
+    }
+
+    /// The slow path of [`Facts::of_value_json`]: parses the content in full.
+    fn parse(json: &[u8]) -> Result<Option<Facts>, serde_json::Error> {
         #[derive(serde::Deserialize)]
         struct ContentOnly {
             content: Value,
@@ -130,15 +159,87 @@ impl Facts {
     /// The fast path: `None` when the scanner gives up (see the module docs), else the facts
     /// (`Some(None)` when the content is not an object).
     pub fn scan(json: &[u8]) -> Option<Option<Facts>> {
+        let mut slot = None;
+        Facts::scan_into(json, &mut slot)?;
+        Some(slot)
+    }
+
+    /// [`Facts::scan`] writing the facts straight into `slot` (a `Facts` is a few hundred
+    /// bytes: rebuilds fill a chunk's slots in place instead of moving each one there).
+    /// `None` when the scanner gives up; `slot` is then `None` too.
+    pub(crate) fn scan_into(json: &[u8], slot: &mut Option<Facts>) -> Option<()> {
+        let facts = slot.insert(Facts::default());
+        let scanned = Facts::scan_content(json, facts);
+        if scanned != Some(true) {
+            *slot = None;
+        }
+        scanned.map(|_| ())
+    }
+
+    /// Scans the content of `json` into the empty `facts`: `Some(true)` when it is an object,
+    /// `Some(false)` when it is not, `None` when the scanner gives up.
+    fn scan_content(json: &[u8], facts: &mut Facts) -> Option<bool> {
         let mut c = Scanner { b: json, at: 0 };
         c.seek_content()?;
         c.ws()?;
         if c.peek()? != b'{' {
-            return Some(None);
+            return Some(false);
         }
-        let mut walk = Walk::default();
+        let mut walk = Walk::new(facts);
         c.object(&mut PathStack::default(), &mut walk, true)?;
-        walk.finish().map(Some)
+        walk.finish().map(|()| true)
+    }
+
+    /// [`Facts::of_value_json`] into `slot` (see [`Facts::scan_into`]).
+    pub(crate) fn of_value_json_into(
+        json: &[u8],
+        slot: &mut Option<Facts>,
+    ) -> Result<(), serde_json::Error> {
+        if Facts::scan_into(json, slot).is_none() {
+            *slot = Facts::parse(json)?;
+        }
+        Ok(())
+    }
+
+    /// The valid tangle claims (threads and SIP-009 tangles), in document order.
+    pub fn claims(&self) -> Vec<Claim> {
+        self.claim_refs().map(ClaimRef::to_claim).collect()
+    }
+
+    /// [`Facts::claims`] without copying.
+    pub(crate) fn claim_refs(&self) -> impl Iterator<Item = ClaimRef<'_>> + '_ {
+        let thread = self.thread.iter().map(|(root, previous)| ClaimRef {
+            root,
+            name: None,
+            previous: previous.as_slice(),
+        });
+        thread.chain(self.claims.iter().map(Claim::as_ref))
+    }
+
+    /// Adds a claim after those already there (inline when it is the first and a thread
+    /// claim with at most one ancestor).
+    fn push_claim(&mut self, claim: Claim) {
+        let inline = self.thread.is_none()
+            && self.claims.is_empty()
+            && claim.name.is_none()
+            && claim.previous.len() <= 1;
+        if inline {
+            self.thread = Some((claim.root, claim.previous.first().copied()));
+        } else {
+            self.claims.push(claim);
+        }
+    }
+
+    /// Adds the thread claim of `root` (the first claim of a content).
+    fn push_thread(&mut self, root: MsgId, previous: Ancestors) {
+        match previous {
+            Ancestors::Few(previous) => self.thread = Some((root, previous)),
+            Ancestors::Many(previous) => self.push_claim(Claim {
+                root,
+                name: None,
+                previous,
+            }),
+        }
     }
 
     fn push_link(&mut self, r: Ref, path: &str) {
@@ -148,8 +249,8 @@ impl Facts {
 
     /// The [`Path`] for `text`, storing it when it is not a common one.
     fn path_of(&mut self, text: &str) -> Path {
-        match COMMON_PATHS.iter().position(|c| *c == text) {
-            Some(i) => Path::Common(i as u8),
+        match common_index(text) {
+            Some(i) => Path::Common(i),
             None => {
                 let start = self.paths.len() as u32;
                 self.paths.push_str(text);
@@ -224,16 +325,23 @@ const BRANCH: usize = 6;
 const TANGLES: usize = 7;
 
 /// What the walk of one content object collected.
-#[derive(Default)]
-struct Walk<'a> {
-    facts: Facts,
+struct Walk<'a, 'f> {
+    facts: &'f mut Facts,
     /// Value bytes of the top-level keys in [`TOP_KEYS`]; `None` for a key not seen.
     top: [Option<&'a [u8]>; TOP_KEYS.len()],
     /// Whether a top-level key of [`TOP_KEYS`] occurred twice.
     duplicate: bool,
 }
 
-impl<'a> Walk<'a> {
+impl<'a, 'f> Walk<'a, 'f> {
+    fn new(facts: &'f mut Facts) -> Self {
+        Walk {
+            facts,
+            top: [None; TOP_KEYS.len()],
+            duplicate: false,
+        }
+    }
+
     /// Records a link (dropped when the same (ref, path) pair is already there). The path is
     /// joined on the stack and kept only when it is not a common one. `None` when a key is
     /// not UTF-8.
@@ -247,10 +355,14 @@ impl<'a> Walk<'a> {
         }
         let text = std::str::from_utf8(joined.bytes()).ok()?;
         let facts = &mut self.facts;
-        if facts
-            .all_links()
-            .any(|l| l.target == r && facts.text(l.path) == text)
-        {
+        // A common path is compared by its number; only other paths by their text.
+        let common = common_index(text);
+        let same_path = |l: &Link| match (common, l.path) {
+            (Some(i), Path::Common(j)) => i == j,
+            (None, Path::Text(..)) => facts.text(l.path) == text,
+            _ => false,
+        };
+        if facts.all_links().any(|l| same_path(l) && l.target == r) {
             return Some(());
         }
         let path = facts.path_of(text);
@@ -269,14 +381,13 @@ impl<'a> Walk<'a> {
     /// Reads the contact edge and the tangle claims from the kept top-level values, with the
     /// meaning of [`contacts::contact_edge`] and [`tangles::claims`]; `None` (give up) on
     /// anything those must decide (escapes, duplicate keys).
-    fn finish(mut self) -> Option<Facts> {
+    fn finish(self) -> Option<()> {
         if self.duplicate {
             return None; // leave duplicate keys to the full parser
         }
         let top = self.top.map(|v| v.map(Json::of));
         self.facts.contact = contact(&top)?;
-        self.facts.claims = claims(&top)?;
-        Some(self.facts)
+        claims(&top, self.facts)
     }
 }
 
@@ -351,46 +462,44 @@ fn contact(top: &Top<'_>) -> Option<Option<(FeedId, Relation)>> {
     Some(Some((dest, relation)))
 }
 
-/// The tangle claims ([`tangles::claims`]): the thread claim from `root`/`branch`, then the
-/// named tangles (parsed in full: rare); `None` = give up.
-fn claims(top: &Top<'_>) -> Option<Vec<Claim>> {
-    let mut out = Vec::new();
+/// Adds the tangle claims ([`tangles::claims`]) to `facts`: the thread claim from
+/// `root`/`branch`, then the named tangles (parsed in full: rare); `None` = give up.
+fn claims(top: &Top<'_>, facts: &mut Facts) -> Option<()> {
     if let Some(root) = top[ROOT]
-        && let Some(claim) = thread_claim(root, top[BRANCH])?
+        && let Some((root, previous)) = thread_claim(root, top[BRANCH])?
     {
-        out.push(claim);
+        facts.push_thread(root, previous);
     }
-    if let Some(t) = top[TANGLES] {
-        let bytes = match t {
-            Json::Other(b) => b,
-            Json::Str(_) | Json::Escaped => return Some(out),
-        };
+    if let Some(Json::Other(bytes)) = top[TANGLES] {
         let value: Value = serde_json::from_slice(bytes).ok()?;
-        out.extend(tangles::named_claims_in(&value));
+        tangles::named_claims_in(&value).for_each(|c| facts.push_claim(c));
     }
-    Some(out)
+    Some(())
 }
 
-/// A thread claim from the `root` and `branch` values; `Some(None)` when it is not valid.
-fn thread_claim(root: Json<'_>, branch: Option<Json<'_>>) -> Option<Option<Claim>> {
+/// A claim's ancestors as the scanner reads them: the usual none or one without allocating.
+enum Ancestors {
+    Few(Option<MsgId>),
+    Many(Vec<MsgId>),
+}
+
+/// A thread claim (root, ancestors) from the `root` and `branch` values; `Some(None)` when it
+/// is not valid.
+fn thread_claim(root: Json<'_>, branch: Option<Json<'_>>) -> Option<Option<(MsgId, Ancestors)>> {
     let Some(root) = root.str().ok()?.and_then(parse_msg) else {
         return Some(None);
     };
     let previous = match branch {
-        None | Some(Json::Other(b"null")) => Some(Vec::new()),
+        None | Some(Json::Other(b"null")) => Some(Ancestors::Few(None)),
         Some(b) => id_list(b)?,
     };
-    Some(previous.map(|previous| Claim {
-        root,
-        name: None,
-        previous,
-    }))
+    Some(previous.map(|previous| (root, previous)))
 }
 
 /// A `%msg` id or an array of them, deduplicated; `Some(None)` when any item is not one.
-fn id_list(v: Json<'_>) -> Option<Option<Vec<MsgId>>> {
+fn id_list(v: Json<'_>) -> Option<Option<Ancestors>> {
     let items = match v {
-        Json::Str(s) => return Some(parse_msg(s).map(|id| vec![id])),
+        Json::Str(s) => return Some(parse_msg(s).map(|id| Ancestors::Few(Some(id)))),
         Json::Escaped => return None,
         Json::Other(b) if b.first() == Some(&b'[') => b,
         Json::Other(_) => return Some(None),
@@ -412,7 +521,13 @@ fn id_list(v: Json<'_>) -> Option<Option<Vec<MsgId>>> {
         }
         Some(())
     })?;
-    Some(valid.then_some(out))
+    let few = out.len() <= 1;
+    let ancestors = if few {
+        Ancestors::Few(out.pop())
+    } else {
+        Ancestors::Many(out)
+    };
+    Some(valid.then_some(ancestors))
 }
 
 /// A link path being joined: on the stack up to [`PathText::STACK`] bytes, else on the heap.
@@ -637,7 +752,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks any value under `path`, reporting ref strings.
-    fn value(&mut self, path: &mut PathStack<'a>, walk: &mut Walk<'a>) -> Option<()> {
+    fn value(&mut self, path: &mut PathStack<'a>, walk: &mut Walk<'a, '_>) -> Option<()> {
         self.ws()?;
         match self.peek()? {
             b'"' => self.ref_string(path, walk),
@@ -649,7 +764,7 @@ impl<'a> Scanner<'a> {
 
     /// Reads a string and reports it when it is a ref. Only a string that starts with a
     /// sigil (or an escape) can be one, and only one of a ref's exact length is decoded.
-    fn ref_string(&mut self, path: &PathStack<'a>, walk: &mut Walk<'a>) -> Option<()> {
+    fn ref_string(&mut self, path: &PathStack<'a>, walk: &mut Walk<'a, '_>) -> Option<()> {
         let (raw, escaped) = self.string()?;
         let found = match raw.first() {
             Some(b'@' | b'%' | b'&') if !escaped => parse_ref(raw),
@@ -689,7 +804,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn object(&mut self, path: &mut PathStack<'a>, walk: &mut Walk<'a>, top: bool) -> Option<()> {
+    fn object(
+        &mut self,
+        path: &mut PathStack<'a>,
+        walk: &mut Walk<'a, '_>,
+        top: bool,
+    ) -> Option<()> {
         self.eat(b'{')?;
         self.ws()?;
         if self.peek()? == b'}' {
@@ -809,11 +929,15 @@ fn decode_b64_32(b64: &[u8]) -> Option<[u8; 32]> {
     let value = |c: u8| u32::from(B64_VALUES[usize::from(c)]);
     let mut invalid = 0u32;
     let mut out = [0u8; 32];
-    for (g, o) in groups.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
-        let v = [value(g[0]), value(g[1]), value(g[2]), value(g[3])];
-        invalid |= v[0] | v[1] | v[2] | v[3];
-        let bits = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-        o.copy_from_slice(&bits.to_be_bytes()[1..]);
+    // Eight symbols (48 bits) make six bytes: five rounds, one six-byte store each.
+    for (g, o) in groups.chunks_exact(8).zip(out.chunks_exact_mut(6)) {
+        let v: [u32; 8] = std::array::from_fn(|i| value(g[i]));
+        invalid |= v.iter().fold(0, |a, &x| a | x);
+        // Two independent 24-bit halves, so the lookups and shifts overlap.
+        let hi = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+        let lo = (v[4] << 18) | (v[5] << 12) | (v[6] << 6) | v[7];
+        let bits = (u64::from(hi) << 24) | u64::from(lo);
+        o.copy_from_slice(&bits.to_be_bytes()[2..]);
     }
     // 3 symbols left: 18 bits = the last 2 bytes and 2 bits that must be zero.
     let v = [value(tail[0]), value(tail[1]), value(tail[2])];
@@ -849,6 +973,15 @@ mod tests {
         if let Some(fast) = Facts::scan(&json) {
             assert_eq!(fast, Facts::of_value_json(&json).unwrap());
         }
+    }
+
+    #[test]
+    fn common_index_numbers_the_common_paths() {
+        for (i, path) in COMMON_PATHS.iter().enumerate() {
+            assert_eq!(common_index(path), Some(i as u8), "{path}");
+        }
+        assert_eq!(common_index("vote"), None);
+        assert_eq!(common_index("mentions.link.x"), None);
     }
 
     #[test]

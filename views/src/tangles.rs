@@ -61,17 +61,46 @@ struct Node {
     id: MsgId,
     offset: u64,
     timestamp: f64,
-    prevs: Vec<Prev>,
+    prevs: Prevs,
+}
+
+/// A claimant's ancestors: a single one (nearly every reply) held inline, more in a list.
+/// A list always has two or more, so equal ancestors are always held alike.
+#[derive(Debug, Clone, PartialEq)]
+enum Prevs {
+    One(Prev),
+    Many(Vec<Prev>),
+}
+
+impl Prevs {
+    fn as_slice(&self) -> &[Prev] {
+        match self {
+            Prevs::One(p) => std::slice::from_ref(p),
+            Prevs::Many(ps) => ps,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Prev] {
+        match self {
+            Prevs::One(p) => std::slice::from_mut(p),
+            Prevs::Many(ps) => ps,
+        }
+    }
 }
 
 /// Every claimant of one (root, name) tangle, in log order.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Tangle {
     nodes: Vec<Node>,
+    /// Claimant id → index in `nodes`, kept only once there are more than [`SMALL_TANGLE`]
+    /// (most threads have a few replies: looking through them beats building a map each).
     by_id: FastMap<MsgId, u32>,
     /// Unknown ancestor id → claimants waiting for it.
     waiting: FastMap<MsgId, Vec<u32>>,
 }
+
+/// Claimants a tangle holds before it keeps a map from their ids.
+const SMALL_TANGLE: usize = 8;
 
 /// A tangle's answer: members (log offsets) in topological order and its tips.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,6 +120,34 @@ pub struct Claim {
     pub name: Option<String>,
     /// Ancestors, deduplicated, in the order given (empty for a thread reply = the root).
     pub previous: Vec<MsgId>,
+}
+
+/// A claim borrowed from wherever it is held (a [`Claim`], or content facts).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ClaimRef<'a> {
+    pub(crate) root: &'a MsgId,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) previous: &'a [MsgId],
+}
+
+impl Claim {
+    pub(crate) fn as_ref(&self) -> ClaimRef<'_> {
+        ClaimRef {
+            root: &self.root,
+            name: self.name.as_deref(),
+            previous: &self.previous,
+        }
+    }
+}
+
+impl ClaimRef<'_> {
+    pub(crate) fn to_claim(self) -> Claim {
+        Claim {
+            root: *self.root,
+            name: self.name.map(str::to_owned),
+            previous: self.previous.to_vec(),
+        }
+    }
 }
 
 /// Key of a tangle: its root and its interned name (0 = thread, n = `names[n - 1]`).
@@ -123,17 +180,18 @@ impl PartialEq for Tangles {
 impl Tangle {
     /// Adds a claimant and resolves its ancestors and the claimants waiting for it.
     fn add(&mut self, root: &MsgId, id: MsgId, offset: u64, timestamp: f64, previous: &[MsgId]) {
-        if self.by_id.contains_key(&id) {
+        if self.find(&id).is_some() {
             return;
         }
         let me = self.nodes.len() as u32;
-        let prevs: Vec<Prev> = if previous.is_empty() {
-            vec![Prev::Root]
-        } else {
-            previous
-                .iter()
-                .map(|p| self.resolve(root, *p, me))
-                .collect()
+        let prevs = match previous {
+            [] => Prevs::One(Prev::Root),
+            [p] => Prevs::One(self.resolve(root, &id, *p, me)),
+            many => Prevs::Many(
+                many.iter()
+                    .map(|p| self.resolve(root, &id, *p, me))
+                    .collect(),
+            ),
         };
         self.nodes.push(Node {
             id,
@@ -141,12 +199,12 @@ impl Tangle {
             timestamp,
             prevs,
         });
-        self.by_id.insert(id, me);
+        self.index_last();
         if self.waiting.is_empty() {
             return; // the usual case: nothing is waiting for an ancestor
         }
         for w in self.waiting.remove(&id).unwrap_or_default() {
-            for p in &mut self.nodes[w as usize].prevs {
+            for p in self.nodes[w as usize].prevs.as_mut_slice() {
                 if *p == Prev::Unknown(id) {
                     *p = Prev::Node(me);
                 }
@@ -154,12 +212,41 @@ impl Tangle {
         }
     }
 
-    fn resolve(&mut self, root: &MsgId, p: MsgId, me: u32) -> Prev {
+    /// The index of claimant `id`, if it is one.
+    fn find(&self, id: &MsgId) -> Option<u32> {
+        if self.by_id.is_empty() {
+            let i = self.nodes.iter().position(|n| n.id == *id)?;
+            return Some(i as u32);
+        }
+        self.by_id.get(id).copied()
+    }
+
+    /// Indexes the claimant just added, building the id map when the tangle outgrows
+    /// [`SMALL_TANGLE`].
+    fn index_last(&mut self) {
+        let n = self.nodes.len();
+        if n <= SMALL_TANGLE {
+            return;
+        }
+        if self.by_id.is_empty() {
+            let ids = self.nodes.iter().enumerate().map(|(i, x)| (x.id, i as u32));
+            self.by_id.extend(ids);
+        } else {
+            self.by_id.insert(self.nodes[n - 1].id, (n - 1) as u32);
+        }
+    }
+
+    /// What ancestor `p` of claimant `id` (number `me`) is now. An ancestor naming the
+    /// claimant itself is a loop, which keeps it out.
+    fn resolve(&mut self, root: &MsgId, id: &MsgId, p: MsgId, me: u32) -> Prev {
         if p == *root {
             return Prev::Root;
         }
-        match self.by_id.get(&p) {
-            Some(&i) => Prev::Node(i),
+        if p == *id {
+            return Prev::Node(me);
+        }
+        match self.find(&p) {
+            Some(i) => Prev::Node(i),
             None => {
                 self.waiting.entry(p).or_default().push(me);
                 Prev::Unknown(p)
@@ -171,7 +258,9 @@ impl Tangle {
     fn answer(&self, root_offset: u64) -> TangleAnswer {
         let n = self.nodes.len();
         let (starts, kids) = self.children();
-        let mut pending: Vec<usize> = self.nodes.iter().map(|x| x.prevs.len()).collect();
+        let mut pending: Vec<usize> = (self.nodes.iter())
+            .map(|x| x.prevs.as_slice().len())
+            .collect();
         let mut ready = BinaryHeap::new();
         let mut order = Vec::with_capacity(n);
         let mut release = |ready: &mut BinaryHeap<_>, kid: u32| {
@@ -205,14 +294,14 @@ impl Tangle {
         let mut starts = vec![0usize; n + 3];
         self.nodes
             .iter()
-            .flat_map(|x| x.prevs.iter().filter_map(slot))
+            .flat_map(|x| x.prevs.as_slice().iter().filter_map(slot))
             .for_each(|s| starts[s + 2] += 1);
         for i in 2..starts.len() {
             starts[i] += starts[i - 1];
         }
         let mut kids = vec![0u32; starts[n + 2]];
         for (i, x) in self.nodes.iter().enumerate() {
-            for s in x.prevs.iter().filter_map(slot) {
+            for s in x.prevs.as_slice().iter().filter_map(slot) {
                 kids[starts[s + 1]] = i as u32;
                 starts[s + 1] += 1;
             }
@@ -225,7 +314,7 @@ impl Tangle {
         let n = self.nodes.len();
         let mut pointed = vec![false; n + 1];
         for &i in order {
-            for p in &self.nodes[i as usize].prevs {
+            for p in self.nodes[i as usize].prevs.as_slice() {
                 match p {
                     Prev::Root => pointed[n] = true,
                     Prev::Node(j) => pointed[*j as usize] = true,
@@ -351,20 +440,17 @@ impl Tangles {
 
     /// Records one claim of message `id` (at `offset`, claimed `timestamp`).
     pub fn add_claim(&mut self, claim: Claim, id: MsgId, offset: u64, timestamp: f64) {
-        self.add_claim_ref(&claim, id, offset, timestamp);
+        self.add_claim_ref(claim.as_ref(), id, offset, timestamp);
     }
 
     /// [`Tangles::add_claim`] for a borrowed claim (no copy of its name or ancestors).
-    fn add_claim_ref(&mut self, claim: &Claim, id: MsgId, offset: u64, timestamp: f64) {
-        let key = (claim.root, self.intern_name(claim.name.as_deref()));
+    fn add_claim_ref(&mut self, claim: ClaimRef<'_>, id: MsgId, offset: u64, timestamp: f64) {
+        let key = (*claim.root, self.intern_name(claim.name));
         self.fault_in(&key);
-        self.tangles.entry(key).or_default().add(
-            &claim.root,
-            id,
-            offset,
-            timestamp,
-            &claim.previous,
-        );
+        self.tangles
+            .entry(key)
+            .or_default()
+            .add(claim.root, id, offset, timestamp, claim.previous);
     }
 
     /// Copies the tangle `key` from the file into memory, if it is there and not yet copied.
@@ -455,7 +541,7 @@ impl View for Tangles {
     }
 
     fn apply_facts(&mut self, msg: &Indexed<'_>, facts: Option<&Facts>) {
-        for claim in facts.map(|f| f.claims.as_slice()).unwrap_or_default() {
+        for claim in facts.into_iter().flat_map(Facts::claim_refs) {
             self.add_claim_ref(claim, msg.id, msg.offset, msg.timestamp);
         }
     }
@@ -544,8 +630,11 @@ impl View for Tangles {
         Ok(())
     }
 
+    /// Frees the tangles on a pool thread: each holds its own lists and maps, and freeing
+    /// them one by one would hold up the rebuild that follows by several milliseconds.
     fn clear(&mut self) {
-        *self = Tangles::new();
+        let old = std::mem::take(self);
+        rayon::spawn(move || drop(old));
     }
 }
 
@@ -555,8 +644,9 @@ fn encode_tangle(w: &mut Writer, t: &Tangle) {
         w.id(&node.id.0);
         w.var(node.offset);
         w.f64(node.timestamp);
-        w.len(node.prevs.len());
-        for p in &node.prevs {
+        let prevs = node.prevs.as_slice();
+        w.len(prevs.len());
+        for p in prevs {
             match p {
                 Prev::Root => w.var(0),
                 Prev::Unknown(id) => {
@@ -597,7 +687,7 @@ fn decode_tangle(r: &mut Reader<'_>, root: &MsgId) -> Result<Tangle, ViewDataErr
             Err(id) => Ok(id),
         });
         let previous = previous.collect::<Result<Vec<_>, _>>()?;
-        if t.by_id.contains_key(id) {
+        if t.find(id).is_some() {
             return Err(ViewDataError("a tangle lists a message twice".into()));
         }
         t.add(root, *id, *offset, *timestamp, &previous);
@@ -672,6 +762,27 @@ mod tests {
             }
         );
         assert_eq!(t.claimants(&id(0), None).unwrap(), vec![2, 1, 3]);
+    }
+
+    /// A chain longer than [`SMALL_TANGLE`] whose replies arrive newest first: every reply
+    /// waits for its parent until the oldest arrives, across the switch to the id map.
+    #[test]
+    fn a_long_chain_arriving_backwards_joins_when_its_head_arrives() {
+        let mut t = Tangles::new();
+        let n = (SMALL_TANGLE * 2 + 3) as u8;
+        for k in (2..=n).rev() {
+            reply(&mut t, k, f64::from(k), &[k - 1]);
+        }
+        assert_eq!(thread(&t).members, vec![0]);
+        reply(&mut t, 1, 1.0, &[]);
+        let want: Vec<u64> = (0..=u64::from(n)).collect();
+        assert_eq!(thread(&t).members, want);
+        assert_eq!(thread(&t).tips, vec![u64::from(n)]);
+        reply(&mut t, 50, 50.0, &[50]); // names itself: a loop, never a member
+        assert_eq!(thread(&t).members, want);
+        let mut back = Tangles::new();
+        back.decode(&t.encode()).unwrap();
+        assert_eq!(back, t);
     }
 
     #[test]
