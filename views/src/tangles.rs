@@ -478,7 +478,7 @@ impl Tangles {
         if let Some(t) = self.tangles.get(key) {
             return Ok(Some(std::borrow::Cow::Borrowed(t)));
         }
-        Ok(self.file.tangle(key)?.map(std::borrow::Cow::Owned))
+        Ok(self.file.nodes(key)?.map(std::borrow::Cow::Owned))
     }
 
     /// The tangle of `root` (a thread when `name` is `None`, else the SIP-009 tangle `name`).
@@ -657,6 +657,41 @@ fn encode_tangle(w: &mut Writer, t: &Tangle) {
             }
         }
     }
+}
+
+/// Reads one tangle's nodes as they were written (ancestors resolved then): what a query
+/// needs, without the id and waiting maps that adding a claim needs (see [`decode_tangle`]).
+fn decode_nodes(r: &mut Reader<'_>) -> Result<Tangle, ViewDataError> {
+    let n = r.len(42)?;
+    let mut t = Tangle::default();
+    t.nodes.reserve(n);
+    let prev = |r: &mut Reader<'_>| -> Result<Prev, ViewDataError> {
+        Ok(match r.var()? {
+            0 => Prev::Root,
+            1 => Prev::Unknown(MsgId(r.id()?)),
+            tag => Prev::Node(
+                u32::try_from(tag - 2)
+                    .ok()
+                    .filter(|&i| (i as usize) < n)
+                    .ok_or_else(|| ViewDataError("an ancestor index is out of range".into()))?,
+            ),
+        })
+    };
+    for _ in 0..n {
+        let (id, offset, timestamp) = (MsgId(r.id()?), r.var()?, r.f64()?);
+        let prevs = match r.len(1)? {
+            0 => return Err(ViewDataError("a claimant has no ancestor".into())),
+            1 => Prevs::One(prev(r)?),
+            k => Prevs::Many((0..k).map(|_| prev(r)).collect::<Result<_, _>>()?),
+        };
+        t.nodes.push(Node {
+            id,
+            offset,
+            timestamp,
+            prevs,
+        });
+    }
+    Ok(t)
 }
 
 /// Reads one tangle, then replays its claimants in log order, which rebuilds the id and

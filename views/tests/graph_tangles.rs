@@ -187,5 +187,9 @@ fn random_dags_in_random_arrival_orders_match_the_model() {
             apply(&mut t, *m, *ts, &in_g(ps));
         }
         assert_eq!(g(&t), model(&dag), "dag {dag:?} order {order:?}");
+        // Read from its file in place (forward and unknown ancestors as they were written).
+        let mut loaded = Tangles::new();
+        loaded.decode(&t.encode()).unwrap();
+        assert_eq!(g(&loaded), model(&dag), "read in place: dag {dag:?}");
     }
 }

@@ -3,7 +3,7 @@
 //! it asks for. Layout in `views/FORMAT.md`.
 
 use super::wire::Reader;
-use super::{Tangle, TangleKey, decode_tangle};
+use super::{Tangle, TangleKey, decode_nodes, decode_tangle};
 use crate::inplace::{Keyed, KeyedWriter};
 use crate::view::ViewDataError;
 use crate::viewfile::Payload;
@@ -67,6 +67,17 @@ impl Stored {
         };
         let mut r = Reader::new(body);
         let tangle = decode_tangle(&mut r, &k.0)?;
+        r.finish()?;
+        Ok(Some(tangle))
+    }
+
+    /// The nodes of tangle `k` as written: enough to answer a query (see `decode_nodes`).
+    pub(super) fn nodes(&self, k: &TangleKey) -> Result<Option<Tangle>, ViewDataError> {
+        let Some(body) = self.keyed.find(&key(k))? else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(body);
+        let tangle = decode_nodes(&mut r)?;
         r.finish()?;
         Ok(Some(tangle))
     }
