@@ -13,7 +13,7 @@ use std::sync::Arc;
 use sluice_msg::FeedId;
 
 use crate::codec::{RandomKeys, Reader, Writer};
-use crate::inplace::{Run, block_crcs, run_starts};
+use crate::inplace::{RUN_BLOCK, Run, run_starts, write_crcs};
 use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::Payload;
 
@@ -54,7 +54,7 @@ impl Stored {
         let feeds = r.count(ENTRY)?;
         let len = r.count(8)?;
         let n_blocks = r.count(4)?;
-        if n_blocks != run_starts(0, len).len() - 1 {
+        if n_blocks != len.div_ceil(RUN_BLOCK) {
             return Err(ViewDataError(format!(
                 "{n_blocks} blocks for {len} offsets"
             )));
@@ -290,8 +290,7 @@ impl View for FeedsView {
     fn encode(&self) -> Vec<u8> {
         let feeds = self.merged();
         let len: usize = feeds.iter().map(|f| f.2.len()).sum();
-        let starts = run_starts(0, len);
-        let blocks = starts.len() - 1;
+        let blocks = len.div_ceil(RUN_BLOCK);
         let at = checked_len(feeds.len(), blocks);
         let mut w = Writer::with_capacity(at + len * 8);
         for n in [feeds.len(), len, blocks] {
@@ -311,10 +310,7 @@ impl View for FeedsView {
             offsets.iter().for_each(|&o| w.u64(o));
         }
         let mut bytes = w.0;
-        let crcs = block_crcs(&bytes[at..], &starts);
-        for (i, crc) in crcs.into_iter().enumerate() {
-            bytes[crcs_at + 4 * i..crcs_at + 4 * i + 4].copy_from_slice(&crc.to_le_bytes());
-        }
+        write_crcs(&mut bytes, crcs_at, &run_starts(at, len));
         bytes
     }
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {

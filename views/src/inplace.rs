@@ -153,6 +153,14 @@ pub(crate) fn run_starts(at: usize, len: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Writes the CRC32 of each block of `bytes` cut at `starts` (as [`Blocks`] checks them) as
+/// little-endian u32s at `crcs_at`, into the room an encoder left there.
+pub(crate) fn write_crcs(bytes: &mut [u8], crcs_at: usize, starts: &[usize]) {
+    for (i, crc) in block_crcs(bytes, starts).into_iter().enumerate() {
+        bytes[crcs_at + 4 * i..crcs_at + 4 * i + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
 /// The CRC32 of each block of `bytes` cut at `starts` (as [`Blocks`] checks them).
 pub(crate) fn block_crcs(bytes: &[u8], starts: &[usize]) -> Vec<u32> {
     starts

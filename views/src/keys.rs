@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use sluice_msg::MsgId;
 
 use crate::codec::{RandomKeys, Reader, Writer};
-use crate::inplace::{Blocks, block_crcs};
+use crate::inplace::{Blocks, write_crcs};
 use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::Payload;
 
@@ -298,10 +298,7 @@ impl View for KeysView {
         }
         // Each block's CRC, over the bytes just written.
         let mut bytes = w.0;
-        let crcs = block_crcs(&bytes, &block_starts(at, pairs.len()));
-        for (i, crc) in crcs.into_iter().enumerate() {
-            bytes[crcs_at + 4 * i..crcs_at + 4 * i + 4].copy_from_slice(&crc.to_le_bytes());
-        }
+        write_crcs(&mut bytes, crcs_at, &block_starts(at, pairs.len()));
         bytes
     }
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::codec::{FastMap, Reader, Writer};
-use crate::inplace::{Run, block_crcs, run_starts};
+use crate::inplace::{RUN_BLOCK, Run, run_starts, write_crcs};
 use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::Payload;
 
@@ -30,7 +30,7 @@ impl Stored {
         let bytes = payload.bytes();
         let (dir, at) = directory(bytes)?;
         let (len, n_blocks) = (dir.len, dir.blocks);
-        if n_blocks != run_starts(0, len).len() - 1 || bytes.len() != at + len * 8 {
+        if n_blocks != len.div_ceil(RUN_BLOCK) || bytes.len() != at + len * 8 {
             return Err(ViewDataError("types file size does not add up".into()));
         }
         let crcs = bytes[at - (n_blocks * 4).next_multiple_of(8)..][..n_blocks * 4]
@@ -174,8 +174,7 @@ impl View for TypesView {
     fn encode(&self) -> Vec<u8> {
         let types = self.merged();
         let len: usize = types.iter().map(|t| t.1.len()).sum();
-        let starts = run_starts(0, len);
-        let blocks = starts.len() - 1;
+        let blocks = len.div_ceil(RUN_BLOCK);
         let mut w = Writer::with_capacity(64 + types.len() * 48 + len * 8);
         for n in [types.len(), len, blocks] {
             w.u64(n as u64);
@@ -195,10 +194,7 @@ impl View for TypesView {
             offsets.iter().for_each(|&o| w.u64(o));
         }
         let mut bytes = w.0;
-        let crcs = block_crcs(&bytes[at..], &starts);
-        for (i, crc) in crcs.into_iter().enumerate() {
-            bytes[crcs_at + 4 * i..crcs_at + 4 * i + 4].copy_from_slice(&crc.to_le_bytes());
-        }
+        write_crcs(&mut bytes, crcs_at, &run_starts(at, len));
         bytes
     }
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {

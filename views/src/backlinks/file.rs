@@ -4,7 +4,7 @@
 
 use super::{Link, Target};
 use crate::inplace::{Keyed, KeyedWriter};
-use crate::tangles::wire::{Reader, Writer};
+use crate::tangles::wire::{Reader, Writer, strings};
 use crate::view::ViewDataError;
 use crate::viewfile::Payload;
 
@@ -57,19 +57,10 @@ fn body_ok(body: &[u8]) -> bool {
     (0..n).all(|_| r.var().is_ok() && r.var().is_ok()) && r.finish().is_ok()
 }
 
-/// Reads the paths; returns them with where the targets' directory starts.
-fn paths(bytes: &[u8]) -> Result<(Vec<String>, usize), ViewDataError> {
-    let mut r = Reader::new(bytes);
-    let paths = (0..r.len(1)?)
-        .map(|_| r.str())
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((paths, bytes.len() - r.remaining()))
-}
-
 impl Stored {
     /// Reads the paths and the block directory of a payload.
     pub(super) fn load(payload: Payload) -> Result<(Self, Vec<String>), ViewDataError> {
-        let (paths, at) = paths(payload.bytes())?;
+        let (paths, at) = strings(payload.bytes())?;
         let (keyed, _) = Keyed::load("backlinks", payload, at, KEY, body_ok)?;
         let stored = Self {
             paths: paths.len(),
@@ -179,7 +170,7 @@ pub(super) fn encode_links(links: &[Link], mut last: u64, out: &mut Vec<u8>) -> 
 
 /// Where the checked part of a payload ends: after the paths and the block directory.
 pub(super) fn checked_len(payload: &[u8]) -> usize {
-    paths(payload)
+    strings(payload)
         .ok()
         .and_then(|(_, at)| Keyed::checked_len(payload, at, KEY))
         .unwrap_or(payload.len())

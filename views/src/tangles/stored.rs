@@ -2,7 +2,7 @@
 //! (key: root id and name key; body: the tangle's nodes), so a query decodes the one tangle
 //! it asks for. Layout in `views/FORMAT.md`.
 
-use super::wire::Reader;
+use super::wire::{Reader, strings};
 use super::{Tangle, TangleKey, decode_nodes, decode_tangle};
 use crate::inplace::{Keyed, KeyedWriter};
 use crate::view::ViewDataError;
@@ -32,20 +32,11 @@ fn body_ok(body: &[u8]) -> bool {
     decode_tangle(&mut r, &sluice_msg::MsgId([0; 32])).is_ok() && r.finish().is_ok()
 }
 
-/// Reads the names; returns them with where the tangles' directory starts.
-fn names(bytes: &[u8]) -> Result<(Vec<String>, usize), ViewDataError> {
-    let mut r = Reader::new(bytes);
-    let names = (0..r.len(1)?)
-        .map(|_| r.str())
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((names, bytes.len() - r.remaining()))
-}
-
 impl Stored {
     /// Reads the names and the block directory of a payload.
     pub(super) fn load(payload: Payload) -> Result<(Self, Vec<String>), ViewDataError> {
         let bytes = payload.bytes().len();
-        let (names, at) = names(payload.bytes())?;
+        let (names, at) = strings(payload.bytes())?;
         let (keyed, _) = Keyed::load("tangles", payload, at, KEY, body_ok)?;
         Ok((Self { keyed, bytes }, names))
     }
@@ -125,7 +116,7 @@ impl TangleWriter {
 
 /// Where the checked part of a payload ends: after the names and the block directory.
 pub(super) fn checked_len(payload: &[u8]) -> usize {
-    names(payload)
+    strings(payload)
         .ok()
         .and_then(|(_, at)| Keyed::checked_len(payload, at, KEY))
         .unwrap_or(payload.len())

@@ -155,6 +155,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Reads a count and that many strings from the start of `bytes`; returns them with where
+/// they end (the views read in place keep such a list in front of their directory).
+pub(crate) fn strings(bytes: &[u8]) -> Result<(Vec<String>, usize), ViewDataError> {
+    let mut r = Reader::new(bytes);
+    let list = (0..r.len(1)?)
+        .map(|_| r.str())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((list, bytes.len() - r.remaining()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
