@@ -27,12 +27,27 @@ fn first_id(db: &Db) -> sluice_msg::MsgId {
 
 /// Flips one bit in the middle of the file at `path`; returns its bytes before and after.
 fn flip_middle_bit(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    flip_bits(path, |len| len / 2, 0x40)
+}
+
+/// Flips the bits `mask` of the byte `at(file length)` of the file at `path`; returns its
+/// bytes before and after.
+fn flip_bits(path: &Path, at: impl Fn(usize) -> usize, mask: u8) -> (Vec<u8>, Vec<u8>) {
     let good = std::fs::read(path).expect("read");
     let mut bad = good.clone();
-    let mid = bad.len() / 2;
-    bad[mid] ^= 0x40;
+    bad[at(good.len())] ^= mask;
     std::fs::write(path, &bad).expect("damage the file");
     (good, bad)
+}
+
+/// Checks that the view `name`, whose file at `path` was damaged, was rebuilt for that and
+/// its file rewritten to the `good` bytes.
+fn assert_rebuilt_for_damage(db: &Db, path: &Path, good: &[u8], name: &str) {
+    assert_eq!(std::fs::read(path).expect("read"), good, "rewritten");
+    let info = db.view_info();
+    let info = info.iter().find(|i| i.name == name).expect("listed");
+    let why = info.rebuilt_because.as_deref().expect("rebuilt");
+    assert!(why.contains("damaged"), "{name}: {why}");
 }
 
 /// Reopens, and checks that exactly `broken` was rebuilt (for a reason containing `why`)
@@ -93,20 +108,12 @@ fn a_damaged_feeds_block_is_rebuilt_by_the_query_that_reads_it() {
     let want: Vec<Vec<sluice_msg::MsgId>> = authors.iter().map(|a| feed(&db, a)).collect();
     drop(db);
     let path = view_path(dir.path(), "feeds");
-    let good = std::fs::read(&path).expect("read");
-    let mut bad = good.clone();
-    let at = bad.len() - 6; // a high byte of the last offset of the last feed
-    bad[at] ^= 0x10;
-    std::fs::write(&path, &bad).expect("damage the file");
+    let (good, _) = flip_bits(&path, |len| len - 6, 0x10); // a high byte of the last offset of the last feed
 
     let db = Db::open(dir.path()).expect("open");
     let got: Vec<Vec<sluice_msg::MsgId>> = authors.iter().map(|a| feed(&db, a)).collect();
     assert_eq!(got, want);
-    assert_eq!(std::fs::read(&path).expect("read"), good, "rewritten");
-    let info = db.view_info();
-    let why = info.iter().find(|i| i.name == "feeds").expect("listed");
-    let why = why.rebuilt_because.as_deref().expect("rebuilt");
-    assert!(why.contains("damaged"), "{why}");
+    assert_rebuilt_for_damage(&db, &path, &good, "feeds");
 }
 
 #[test]
@@ -191,15 +198,12 @@ fn a_damaged_backlinks_block_is_rebuilt_by_the_query_that_lands_in_it() {
     use sluice_views::View;
     let dir = store();
     let path = view_path(dir.path(), "backlinks");
-    let good = std::fs::read(&path).expect("read");
     let loaded = viewfile::load(&dir.path().join("views"), "backlinks", 2).expect("good file");
     let blocks_at = viewfile::FILE_HEADER_LEN
         + sluice_views::backlinks::Backlinks::new().checked_len(loaded.payload());
     drop(loaded);
-    let mut bad = good.clone();
     // A byte of the first target's id in the first block: feeds sort first.
-    bad[blocks_at + 5] ^= 0x01;
-    std::fs::write(&path, &bad).expect("damage the file");
+    let (good, _) = flip_bits(&path, |_| blocks_at + 5, 0x01);
 
     let reader = Db::open_read_only(dir.path()).expect("open read-only");
     let checks = reader.check_views().expect("check");
@@ -224,11 +228,7 @@ fn a_damaged_backlinks_block_is_rebuilt_by_the_query_that_lands_in_it() {
             .len();
     }
     assert!(answers > 0);
-    assert_eq!(std::fs::read(&path).expect("read"), good, "rewritten");
-    let info = db.view_info();
-    let why = info.iter().find(|i| i.name == "backlinks").expect("listed");
-    let why = why.rebuilt_because.as_deref().expect("rebuilt");
-    assert!(why.contains("damaged"), "{why}");
+    assert_rebuilt_for_damage(&db, &path, &good, "backlinks");
 }
 
 /// Closing a handle that loaded only some views leaves the other files as they were (an
@@ -265,12 +265,8 @@ fn closing_keeps_the_files_of_views_never_loaded() {
 fn a_damaged_keys_block_is_rebuilt_by_the_lookup_that_lands_in_it() {
     let dir = store();
     let path = view_path(dir.path(), "keys");
-    let good = std::fs::read(&path).expect("read");
-    let mut bad = good.clone();
     // A high byte of the last pair's offset: outside the checked directory.
-    let at = bad.len() - 3;
-    bad[at] ^= 0x40;
-    std::fs::write(&path, &bad).expect("damage the file");
+    let (good, bad) = flip_bits(&path, |len| len - 3, 0x40);
 
     let reader = Db::open_read_only(dir.path()).expect("open read-only");
     let checks = reader.check_views().expect("check");
@@ -288,11 +284,7 @@ fn a_damaged_keys_block_is_rebuilt_by_the_lookup_that_lands_in_it() {
     let id = first_id(&db);
     let got = db.get(&id).expect("get").expect("found after the rebuild");
     assert_eq!(got.id(), id);
-    assert_eq!(std::fs::read(&path).expect("read"), good, "rewritten");
-    let info = db.view_info();
-    let why = info.iter().find(|i| i.name == "keys").expect("listed");
-    let why = why.rebuilt_because.as_deref().expect("rebuilt");
-    assert!(why.contains("damaged"), "{why}");
+    assert_rebuilt_for_damage(&db, &path, &good, "keys");
     assert!(
         db.check_views()
             .expect("check")
@@ -315,11 +307,7 @@ fn a_damaged_types_block_is_rebuilt_by_the_query_that_reads_it() {
     let want: Vec<_> = counts.iter().map(|(t, _)| latest(&db, t)).collect();
     drop(db);
     let path = view_path(dir.path(), "types");
-    let good = std::fs::read(&path).expect("read");
-    let mut bad = good.clone();
-    let at = bad.len() - 6; // a high byte of the last offset of the last type
-    bad[at] ^= 0x10;
-    std::fs::write(&path, &bad).expect("damage the file");
+    let (good, _) = flip_bits(&path, |len| len - 6, 0x10); // a high byte of the last offset of the last type
 
     let db = Db::open(dir.path()).expect("open");
     assert_eq!(
@@ -329,14 +317,7 @@ fn a_damaged_types_block_is_rebuilt_by_the_query_that_reads_it() {
     );
     let got: Vec<_> = counts.iter().map(|(t, _)| latest(&db, t)).collect();
     assert_eq!(got, want);
-    assert_eq!(std::fs::read(&path).expect("read"), good, "rewritten");
-    let info = db.view_info();
-    let why = info.iter().find(|i| i.name == "types").expect("listed");
-    assert!(
-        why.rebuilt_because
-            .as_deref()
-            .is_some_and(|w| w.contains("damaged"))
-    );
+    assert_rebuilt_for_damage(&db, &path, &good, "types");
 }
 
 /// The tangles view reads each tangle in place: a damaged block is found by the first query
@@ -357,21 +338,10 @@ fn a_damaged_tangles_block_is_rebuilt_by_the_query_that_lands_in_it() {
     assert!(want.iter().any(|m| m.len() > 1), "the sample has threads");
     drop(db);
     let path = view_path(dir.path(), "tangles");
-    let good = std::fs::read(&path).expect("read");
-    let mut bad = good.clone();
-    let at = bad.len() - 20; // inside the last tangle of the last block
-    bad[at] ^= 0x01;
-    std::fs::write(&path, &bad).expect("damage the file");
+    let (good, _) = flip_bits(&path, |len| len - 20, 0x01); // inside the last tangle of the last block
 
     let db = Db::open(dir.path()).expect("open");
     let got: Vec<_> = ids.iter().map(|id| thread(&db, id)).collect();
     assert_eq!(got, want);
-    assert_eq!(std::fs::read(&path).expect("read"), good, "rewritten");
-    let info = db.view_info();
-    let why = info.iter().find(|i| i.name == "tangles").expect("listed");
-    assert!(
-        why.rebuilt_because
-            .as_deref()
-            .is_some_and(|w| w.contains("damaged"))
-    );
+    assert_rebuilt_for_damage(&db, &path, &good, "tangles");
 }
