@@ -428,10 +428,8 @@ impl View for Backlinks {
         true
     }
 
-    fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
-        self.load(payload)?;
+    fn trust(&self) {
         self.file.trust();
-        Ok(())
     }
 
     /// Keeps the capacity of the link list and the maps for the rebuild that follows.

@@ -624,10 +624,8 @@ impl View for Tangles {
         true
     }
 
-    fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
-        self.load(payload)?;
+    fn trust(&self) {
         self.file.trust();
-        Ok(())
     }
 
     /// Frees the tangles on a pool thread: each holds its own lists and maps, and freeing

@@ -106,10 +106,15 @@ pub trait View: Send + Sync {
     fn reads_in_place(&self) -> bool {
         false
     }
+    /// Marks every part of the loaded file checked (see [`View::stored`]). The default has
+    /// nothing to mark.
+    fn trust(&self) {}
     /// The state was just written to a file (`payload`) and nothing was applied since: a view
-    /// that reads in place switches to it and lets go of what it held in memory.
+    /// that reads in place switches to it (loads it, and trusts it: this process wrote it from
+    /// the state it held) and lets go of what it held in memory.
     fn stored(&mut self, payload: Payload) -> Result<(), ViewDataError> {
-        let _ = payload;
+        self.load(payload)?;
+        self.trust();
         Ok(())
     }
     /// Empties the state before a rebuild.
