@@ -356,25 +356,10 @@ impl View for FeedsView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::testing::{indexed, reloaded as loaded};
 
     fn msg(author: u8, sequence: u64, offset: u64) -> Indexed<'static> {
-        Indexed {
-            offset,
-            id: sluice_msg::MsgId([0; 32]),
-            author: FeedId([author; 32]),
-            sequence,
-            timestamp: 0.0,
-            received: 0.0,
-            content_type: None,
-            encrypted: true,
-            content: None,
-        }
-    }
-
-    fn loaded(view: &FeedsView) -> FeedsView {
-        let mut back = FeedsView::new();
-        back.decode(&view.encode()).expect("decodes");
-        back
+        indexed(offset, author, sequence, None)
     }
 
     #[test]

@@ -343,12 +343,7 @@ impl View for KeysView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn loaded(view: &KeysView) -> KeysView {
-        let mut back = KeysView::new();
-        back.decode(&view.encode()).expect("decodes");
-        back
-    }
+    use crate::view::testing::reloaded as loaded;
 
     fn get(view: &KeysView, p: u64) -> Option<u64> {
         view.offset_of(p).expect("no damage")

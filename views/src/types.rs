@@ -230,25 +230,10 @@ impl View for TypesView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::testing::{indexed, reloaded as loaded};
 
     fn msg(ty: &'static str, offset: u64) -> Indexed<'static> {
-        Indexed {
-            offset,
-            id: sluice_msg::MsgId([0; 32]),
-            author: sluice_msg::FeedId([0; 32]),
-            sequence: 1,
-            timestamp: 0.0,
-            received: 0.0,
-            content_type: Some(ty),
-            encrypted: false,
-            content: None,
-        }
-    }
-
-    fn loaded(view: &TypesView) -> TypesView {
-        let mut back = TypesView::new();
-        back.decode(&view.encode()).expect("decodes");
-        back
+        indexed(offset, 0, 1, Some(ty))
     }
 
     #[test]

@@ -141,6 +141,40 @@ pub trait View: Send + Sync {
     }
 }
 
+/// Helpers for the views' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Indexed, View};
+
+    /// A message without content at `offset`: by the feed of `author` repeated, at `sequence`,
+    /// of `content_type` (encrypted when `None`).
+    pub(crate) fn indexed(
+        offset: u64,
+        author: u8,
+        sequence: u64,
+        content_type: Option<&'static str>,
+    ) -> Indexed<'static> {
+        Indexed {
+            offset,
+            id: sluice_msg::MsgId([0; 32]),
+            author: sluice_msg::FeedId([author; 32]),
+            sequence,
+            timestamp: 0.0,
+            received: 0.0,
+            content_type,
+            encrypted: content_type.is_none(),
+            content: None,
+        }
+    }
+
+    /// `view` encoded and read back into a fresh view.
+    pub(crate) fn reloaded<V: View + Default>(view: &V) -> V {
+        let mut back = V::default();
+        back.decode(&view.encode()).expect("decodes");
+        back
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Indexed;
