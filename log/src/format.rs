@@ -135,6 +135,34 @@ pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
 
 /// Parses the frame that starts at `pos` in `buf`; `buf` ends where valid data ends.
 pub fn parse_frame(buf: &[u8], pos: usize) -> Result<Frame, FrameError> {
+    let frame = frame_bounds(buf, pos)?;
+    check_frame_crc(buf, pos, &frame)?;
+    check_trailer(buf, pos, &frame)?;
+    Ok(frame)
+}
+
+/// Parses the frame that starts at `pos` as [`parse_frame`] does, except that the CRC is not
+/// checked (the length word, its flags and the trailer are). Its payload is not to be trusted
+/// until [`check_frame_crc`] passes: this lets a reader walk the frames on one thread and
+/// check their CRCs on many.
+pub fn parse_frame_shape(buf: &[u8], pos: usize) -> Result<Frame, FrameError> {
+    let frame = frame_bounds(buf, pos)?;
+    check_trailer(buf, pos, &frame)?;
+    Ok(frame)
+}
+
+/// Checks the CRC of the frame at `pos` (as found by [`parse_frame_shape`]).
+pub fn check_frame_crc(buf: &[u8], pos: usize, frame: &Frame) -> Result<(), FrameError> {
+    let stored = read_u32(buf, pos + U32);
+    let computed = frame_crc(read_u32(buf, pos), frame.payload(buf));
+    if stored != computed {
+        return Err(FrameError::ChecksumMismatch { stored, computed });
+    }
+    Ok(())
+}
+
+/// The frame at `pos` from its length word: flags known, and inside `buf`.
+fn frame_bounds(buf: &[u8], pos: usize) -> Result<Frame, FrameError> {
     let head_end = pos
         .checked_add(FRAME_HEAD_LEN)
         .ok_or(FrameError::Truncated)?;
@@ -150,22 +178,15 @@ pub fn parse_frame(buf: &[u8], pos: usize) -> Result<Frame, FrameError> {
     if next > buf.len() {
         return Err(FrameError::Truncated);
     }
-    let frame = Frame {
+    Ok(Frame {
         payload_start: head_end,
         payload_len,
         next,
-    };
-    check_frame(buf, pos, word, &frame)?;
-    Ok(frame)
+    })
 }
 
-fn check_frame(buf: &[u8], pos: usize, word: u32, frame: &Frame) -> Result<(), FrameError> {
-    let stored = read_u32(buf, pos + U32);
-    let computed = frame_crc(word, frame.payload(buf));
-    if stored != computed {
-        return Err(FrameError::ChecksumMismatch { stored, computed });
-    }
-    if read_u32(buf, frame.next - FRAME_TRAILER_LEN) != word {
+fn check_trailer(buf: &[u8], pos: usize, frame: &Frame) -> Result<(), FrameError> {
+    if read_u32(buf, frame.next - FRAME_TRAILER_LEN) != read_u32(buf, pos) {
         return Err(FrameError::TrailerMismatch);
     }
     Ok(())

@@ -38,6 +38,18 @@ impl<'a> Records<'a> {
         Ok((frame.payload(self.buf), self.base + frame.next as u64))
     }
 
+    /// The frame at `offset` with its CRC not checked yet, and the next record's offset.
+    fn read_unverified(&self, offset: u64) -> Result<(Unverified<'a>, u64), Error> {
+        let pos = self.pos(offset);
+        let frame = format::parse_frame_shape(self.buf, pos)
+            .map_err(|reason| Error::Corrupt { offset, reason })?;
+        let record = Unverified {
+            offset,
+            frame: &self.buf[pos..frame.next],
+        };
+        Ok((record, self.base + frame.next as u64))
+    }
+
     /// The record that ends at `end` (`base < end <= end()`) and its offset.
     fn read_before(&self, end: u64) -> Item<'a> {
         let (start, frame) =
@@ -81,6 +93,76 @@ impl<'a> Iterator for Iter<'a> {
             Ok((payload, next)) => {
                 self.next = next;
                 Some(Ok((offset, payload)))
+            }
+            Err(err) => {
+                self.done = true;
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+/// A record whose frame is sound (length, flags, trailer) but whose CRC is not checked yet:
+/// its bytes are only given out by [`Unverified::verify`].
+#[derive(Debug, Clone, Copy)]
+pub struct Unverified<'a> {
+    offset: u64,
+    /// The whole frame, head to trailer.
+    frame: &'a [u8],
+}
+
+impl<'a> Unverified<'a> {
+    /// The record's offset.
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Checks the CRC; the record's offset and bytes when it matches.
+    pub fn verify(&self) -> Item<'a> {
+        let frame = format::Frame {
+            payload_start: format::FRAME_HEAD_LEN,
+            payload_len: self.frame.len() - format::FRAME_OVERHEAD,
+            next: self.frame.len(),
+        };
+        format::check_frame_crc(self.frame, 0, &frame).map_err(|reason| Error::Corrupt {
+            offset: self.offset,
+            reason,
+        })?;
+        Ok((self.offset, frame.payload(self.frame)))
+    }
+}
+
+/// Forward iterator from [`Log::iter_unverified`]: walks the frames without checking their
+/// CRCs, so that the caller can check them in parallel. After an error it yields nothing more.
+#[derive(Debug)]
+pub struct UnverifiedIter<'a> {
+    records: Records<'a>,
+    next: u64,
+    done: bool,
+}
+
+impl<'a> UnverifiedIter<'a> {
+    pub(crate) fn new(records: Records<'a>, from: u64) -> Self {
+        Self {
+            records,
+            next: from,
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for UnverifiedIter<'a> {
+    type Item = Result<Unverified<'a>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.next >= self.records.end() {
+            return None;
+        }
+        match self.records.read_unverified(self.next) {
+            Ok((record, next)) => {
+                self.next = next;
+                Some(Ok(record))
             }
             Err(err) => {
                 self.done = true;

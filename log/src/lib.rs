@@ -51,7 +51,7 @@ mod writer;
 
 pub use error::Error;
 pub use format::FrameError;
-pub use iter::{Item, Iter, RevIter, Tail};
+pub use iter::{Item, Iter, RevIter, Tail, Unverified, UnverifiedIter};
 pub use log::{Log, LogOptions, VerifyReport};
 pub use mapped::MappedFile;
 pub use recovery::{Recovery, RecoveryMode};

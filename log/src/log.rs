@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::format::{self, Checkpoint, HEADER_LEN, MAX_RECORD_LEN};
-use crate::iter::{Iter, Records, RevIter, Tail};
+#[cfg(doc)]
+use crate::iter::Unverified;
+use crate::iter::{Iter, Records, RevIter, Tail, UnverifiedIter};
 use crate::map::Mapping;
 use crate::recovery::{self, Recovery, RecoveryMode};
 use crate::writer::Writer;
@@ -23,7 +25,8 @@ pub struct LogOptions {
     pub recovery: RecoveryMode,
     /// Largest record `append` accepts (at most [`MAX_RECORD_LEN`]).
     pub max_record_size: usize,
-    /// Appended bytes buffered in memory before they are written (not synced) to the file.
+    /// Appended bytes buffered in memory before they are written (not synced) to the file;
+    /// the buffer never grows past this (but for a single larger record).
     pub write_buffer: usize,
 }
 
@@ -33,7 +36,7 @@ impl Default for LogOptions {
             read_only: false,
             recovery: RecoveryMode::default(),
             max_record_size: 16 << 20,
-            write_buffer: 4 << 20,
+            write_buffer: 1 << 20,
         }
     }
 }
@@ -311,6 +314,15 @@ impl Log {
         Iter::new(self.records(end), from.max(self.first_offset()))
     }
 
+    /// As [`Log::iter`], but each record's CRC is left for the caller to check with
+    /// [`Unverified::verify`] (the only way to its bytes), so that many threads can share
+    /// the checking. The frames' lengths and trailers are checked while walking.
+    #[must_use]
+    pub fn iter_unverified(&self, from: u64) -> UnverifiedIter<'_> {
+        let end = self.end();
+        UnverifiedIter::new(self.records(end), from.max(self.first_offset()))
+    }
+
     /// Records with offsets `< before` (clamped to the end), newest first. `before` must be a
     /// record offset or the end.
     #[must_use]
@@ -391,6 +403,12 @@ impl Log {
     #[cfg(test)]
     pub(crate) fn inject_failure(&self, step: crate::writer::Step) {
         lock(self.writer.as_ref().expect("writer handle")).inject(step);
+    }
+
+    /// Test hook: the capacity of the writer's buffer.
+    #[cfg(test)]
+    pub(crate) fn writer_buffer_capacity(&self) -> usize {
+        lock(self.writer.as_ref().expect("writer handle")).buffer_capacity()
     }
 }
 

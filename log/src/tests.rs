@@ -66,3 +66,28 @@ fn log_is_send_and_sync() {
     shareable::<Log>();
     shareable::<std::sync::Arc<Log>>();
 }
+
+#[test]
+fn the_write_buffer_never_grows_past_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = crate::LogOptions {
+        write_buffer: 4096,
+        ..crate::LogOptions::default()
+    };
+    let log = Log::open_with(dir.path().join("log"), opts).unwrap();
+    let mut offsets = Vec::new();
+    for i in 0..500usize {
+        // Sizes that do not divide the buffer, and one record larger than it.
+        let record = vec![i as u8; if i == 250 { 10_000 } else { 37 + i * 13 % 900 }];
+        offsets.push((log.append(&record).unwrap(), record));
+        let capacity = log.writer_buffer_capacity();
+        assert!(
+            capacity <= 4096 || i == 250,
+            "record {i}: buffer of {capacity}"
+        );
+    }
+    log.flush().unwrap();
+    for (offset, record) in &offsets {
+        assert_eq!(log.get(*offset).unwrap(), &record[..]);
+    }
+}

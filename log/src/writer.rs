@@ -52,7 +52,7 @@ pub struct Writer {
 impl Writer {
     pub fn new(end: u64, seq: u64, spill_at: usize) -> Self {
         Self {
-            buf: Vec::with_capacity(spill_at.min(1 << 20)),
+            buf: Vec::new(),
             written: end,
             seq,
             checkpoint_dirty: false,
@@ -61,6 +61,11 @@ impl Writer {
             #[cfg(test)]
             inject: None,
         }
+    }
+
+    #[cfg(test)]
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The offset the next appended record gets.
@@ -78,7 +83,17 @@ impl Writer {
         }
     }
 
+    /// Buffers a record's frame. The buffer is spilled before a frame would take it past
+    /// `spill_at`, so it never grows beyond that (a single frame larger than `spill_at` is
+    /// written on its own).
     pub fn append(&mut self, record: &[u8], file: &File, path: &Path) -> Result<u64, Error> {
+        if self.buf.len() + format::frame_len(record.len()) > self.spill_at {
+            self.spill(file, path)?;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf
+                .reserve_exact(self.spill_at.max(format::frame_len(record.len())));
+        }
         let offset = self.next();
         format::encode_frame(record, &mut self.buf);
         if self.buf.len() >= self.spill_at {
@@ -99,6 +114,10 @@ impl Writer {
         })?;
         self.written += self.buf.len() as u64;
         self.buf.clear();
+        if self.buf.capacity() > self.spill_at {
+            // It held a record larger than the buffer: let that memory go.
+            self.buf = Vec::new();
+        }
         Ok(())
     }
 

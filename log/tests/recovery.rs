@@ -152,6 +152,18 @@ fn damage_before_the_checkpoint_is_reported_not_truncated() {
     assert_eq!(iter.next().unwrap().unwrap().0, records[1].0);
     assert!(matches!(iter.next(), Some(Err(Error::Corrupt { .. }))));
     assert!(iter.next().is_none());
+    // Walking without CRCs passes the damaged payload; only its own check fails.
+    let walked: Vec<_> = log.iter_unverified(0).map(Result::unwrap).collect();
+    assert_eq!(walked.len(), records.len());
+    for (record, (offset, bytes)) in walked.iter().zip(&records) {
+        assert_eq!(record.offset(), *offset);
+        match record.verify() {
+            Ok((o, b)) => assert_eq!((o, b), (*offset, &bytes[..])),
+            Err(Error::Corrupt { offset, .. }) => assert_eq!(offset, victim),
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(walked[2].verify().is_err());
     drop(log);
     assert_eq!(
         std::fs::metadata(&path).unwrap().len(),

@@ -262,7 +262,7 @@ impl Backlinks {
     /// with the start of each target's run (one more entry than targets). Two passes over the
     /// chain in memory order: walking each target's chain instead waits on a cache miss per
     /// link, since a target's links are spread over the whole list.
-    fn grouped_links(&self, sorted: &[(&Target, u32)]) -> (Vec<usize>, Vec<Link>) {
+    fn grouped_links(&self, sorted: &[(Target, u32)]) -> (Vec<usize>, Vec<Link>) {
         let mut rank_of = vec![0usize; sorted.len()];
         for (rank, &(_, number)) in sorted.iter().enumerate() {
             rank_of[number as usize] = rank;
@@ -285,22 +285,23 @@ impl Backlinks {
         (starts, grouped)
     }
 
-    /// Every target with its number, sorted by target. Sorting compares a
-    /// u64 made of the kind and the first seven bytes (the same order as `Target`'s) and
-    /// looks at the whole target only when those are equal.
-    fn sorted_heads(&self) -> Vec<(&Target, u32)> {
+    /// Every target with its number, sorted by target. The targets are copied out of the map
+    /// in its memory order (reading them in sorted order would be a cache miss each). Sorting
+    /// compares a u64 made of the kind and the first seven bytes (the same order as
+    /// `Target`'s) and looks at the whole target only when those are equal.
+    fn sorted_heads(&self) -> Vec<(Target, u32)> {
         let key = |t: &Target| {
             let mut head = [0; 8];
             head[0] = t.0;
             head[1..].copy_from_slice(&t.1[..7]);
             u64::from_be_bytes(head)
         };
-        let mut heads: Vec<(u64, &Target, u32)> = self
+        let mut heads: Vec<(u64, Target, u32)> = self
             .heads
             .iter()
-            .map(|(t, h)| (key(t), t, h.number))
+            .map(|(t, h)| (key(t), *t, h.number))
             .collect();
-        heads.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        heads.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         heads
             .into_iter()
             .map(|(_, t, number)| (t, number))
@@ -356,7 +357,7 @@ impl View for Backlinks {
         let memory = sorted
             .iter()
             .zip(starts.windows(2))
-            .map(|((t, _), run)| (**t, &grouped[run[0]..run[1]]));
+            .map(|((t, _), run)| (*t, &grouped[run[0]..run[1]]));
         let bytes = 64 + (self.file.targets() + self.heads.len()) * 40 + self.chain.len() * 5;
         let mut out = file::FileWriter::new(&self.paths, bytes);
         let mut links = Vec::new();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use rayon::prelude::*;
-use sluice_log::Log;
+use sluice_log::{Log, Unverified};
 
 use crate::error::Error;
 use crate::record::{self, Header};
@@ -277,7 +277,7 @@ pub(crate) fn catch_up(
     if from >= end {
         return Ok(());
     }
-    let mut iter = log.iter(from).peekable();
+    let mut iter = log.iter_unverified(from).peekable();
     let mut records = 0u64;
     let mut ready = read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw))?;
     loop {
@@ -301,20 +301,20 @@ pub(crate) fn catch_up(
     }
 }
 
-type LogIter<'a> = std::iter::Peekable<sluice_log::Iter<'a>>;
+type LogIter<'a> = std::iter::Peekable<sluice_log::UnverifiedIter<'a>>;
 
-/// Reads up to [`CHUNK`] records below `end`; the chunk ends where the next record starts
-/// (or at `end`).
+/// Finds up to [`CHUNK`] records below `end`; the chunk ends where the next record starts
+/// (or at `end`). Their CRCs are checked by [`prepare`], in parallel.
 fn read_chunk<'a>(iter: &mut LogIter<'a>, end: u64) -> Result<RawChunk<'a>, Error> {
     let mut records = Vec::with_capacity(CHUNK);
     while records.len() < CHUNK {
-        match iter.next_if(|item| item.as_ref().map_or(true, |(o, _)| *o < end)) {
+        match iter.next_if(|item| item.as_ref().map_or(true, |r| r.offset() < end)) {
             Some(item) => records.push(item.map_err(Error::from)?),
             None => break,
         }
     }
     let chunk_end = match iter.peek() {
-        Some(Ok((o, _))) if *o < end => *o,
+        Some(Ok(r)) if r.offset() < end => r.offset(),
         _ => end,
     };
     Ok(RawChunk {
@@ -323,9 +323,9 @@ fn read_chunk<'a>(iter: &mut LogIter<'a>, end: u64) -> Result<RawChunk<'a>, Erro
     })
 }
 
-/// Records read from the log, with the offset the chunk ends at.
+/// Records found in the log (their CRCs not checked yet), with the offset the chunk ends at.
 struct RawChunk<'a> {
-    records: Vec<(u64, &'a [u8])>,
+    records: Vec<Unverified<'a>>,
     end: u64,
 }
 
@@ -342,8 +342,8 @@ struct Prepared<'a> {
 
 /// Decodes one chunk for the slots still below its end. (Applying earlier chunks meanwhile
 /// does not change which slots those are: it moves them only to earlier ends.) Each record's
-/// header is decoded and its content scanned in one parallel pass that writes both straight
-/// into place; the first bad record (by offset) fails the chunk.
+/// CRC is checked, its header decoded and its content scanned in one parallel pass that
+/// writes straight into place; the first bad record (by offset) fails the chunk.
 fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>, Error> {
     let lagging: Vec<&dyn AnySlot> = lagging(slots, raw.end);
     let want_facts = lagging.iter().any(|s| s.uses_facts());
@@ -354,9 +354,13 @@ fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>
     let mut facts: Vec<Option<Facts>> = std::iter::repeat_with(|| None).take(n).collect();
     (entries.par_iter_mut().zip(facts.par_iter_mut()))
         .zip(raw.records.par_iter())
-        .for_each(|((entry, slot), &(offset, bytes))| {
-            if let Err(e) = decode_into(offset, bytes, want_facts, entry, slot) {
-                keep_first(&first_error, offset, e);
+        .for_each(|((entry, slot), record)| {
+            let decoded = record
+                .verify()
+                .map_err(Error::from)
+                .and_then(|(offset, bytes)| decode_into(offset, bytes, want_facts, entry, slot));
+            if let Err(e) = decoded {
+                keep_first(&first_error, record.offset(), e);
             }
         });
     let first = first_error
@@ -479,10 +483,11 @@ struct ContentOnly {
     content: serde_json::Value,
 }
 
-fn parse_contents(records: &[(u64, &[u8])]) -> Result<Vec<Option<serde_json::Value>>, Error> {
+fn parse_contents(records: &[Unverified<'_>]) -> Result<Vec<Option<serde_json::Value>>, Error> {
     records
         .par_iter()
-        .map(|&(offset, bytes)| {
+        .map(|record| {
+            let (offset, bytes) = record.verify()?;
             let (header, value) =
                 record::decode(bytes).map_err(|source| Error::Record { offset, source })?;
             if header.encrypted {
@@ -512,27 +517,65 @@ mod tests {
         record::encode(&header, br#"{"content":{"type":"post"}}"#)
     }
 
+    /// A log in `dir` holding `records`, and their offsets.
+    fn log_of(dir: &Path, records: &[&[u8]]) -> (Log, Vec<u64>) {
+        std::fs::create_dir_all(dir).expect("dir");
+        let log = Log::open(dir.join("log")).expect("open log");
+        let offsets = records
+            .iter()
+            .map(|r| log.append(r).expect("append"))
+            .collect();
+        log.flush().expect("flush");
+        (log, offsets)
+    }
+
+    fn chunk_of(log: &Log) -> RawChunk<'_> {
+        read_chunk(&mut log.iter_unverified(0).peekable(), log.end()).expect("frames")
+    }
+
     #[test]
     fn prepare_decodes_in_order_and_reports_the_first_bad_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
         let (a, b) = (record(1), record(2));
-        let raw = RawChunk {
-            records: vec![(0, &a[..]), (100, &b[..])],
-            end: 200,
-        };
-        let ready = prepare(&[], raw).expect("good chunk");
+        let (log, at) = log_of(&dir.path().join("good"), &[&a, &b]);
+        let ready = prepare(&[], chunk_of(&log)).expect("good chunk");
         let seqs: Vec<(u64, u64)> = ready
             .entries
             .iter()
             .map(|e| (e.offset, e.sequence))
             .collect();
-        assert_eq!(seqs, vec![(0, 1), (100, 2)]);
+        assert_eq!(seqs, vec![(at[0], 1), (at[1], 2)]);
         let bad = [9u8; 4];
-        let records = (0..64u64)
-            .map(|i| (i * 10, if i == 7 || i == 40 { &bad[..] } else { &a[..] }))
+        let records: Vec<&[u8]> = (0..64)
+            .map(|i| if i == 7 || i == 40 { &bad[..] } else { &a[..] })
             .collect();
-        let err = prepare(&[], RawChunk { records, end: 640 }).err();
+        let (log, at) = log_of(&dir.path().join("bad"), &records);
+        let err = prepare(&[], chunk_of(&log)).err();
         assert!(
-            matches!(err, Some(Error::Record { offset: 70, .. })),
+            matches!(err, Some(Error::Record { offset, .. }) if offset == at[7]),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn prepare_checks_every_crc_and_reports_the_first_mismatch() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = record(1);
+        let path = dir.path().join("log");
+        let (log, at) = log_of(dir.path(), &vec![&a[..]; 64]);
+        drop(log);
+        // Flip a payload byte of records 9 and 50.
+        let mut bytes = std::fs::read(&path).expect("read log");
+        for i in [9, 50] {
+            let payload =
+                usize::try_from(at[i]).expect("offset") + sluice_log::format::FRAME_HEAD_LEN;
+            bytes[payload + 3] ^= 0x10;
+        }
+        std::fs::write(&path, &bytes).expect("write log");
+        let log = Log::open(&path).expect("reopen");
+        let err = prepare(&[], chunk_of(&log)).err();
+        assert!(
+            matches!(err, Some(Error::Log(sluice_log::Error::Corrupt { offset, .. })) if offset == at[9]),
             "{err:?}"
         );
     }
