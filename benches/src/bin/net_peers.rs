@@ -19,7 +19,7 @@ use sluice_net::{MultiAddr, Options, Peer};
 
 /// The `sluice` binary's allocator (`sluice serve` / `sluice replicate` run with it).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Fills a database in `dir` with the small fixture; returns its feeds.
 fn fill_small(dir: &Path) -> Vec<FeedId> {

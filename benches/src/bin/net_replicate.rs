@@ -20,7 +20,7 @@ use sluice_views::Db;
 
 /// The `sluice` binary's allocator (`sluice serve` / `sluice replicate` run with it).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Fills a database in `dir` with the medium fixture; returns its feeds and message count.
 fn fill_source(dir: &Path) -> (Vec<FeedId>, u64) {

@@ -20,7 +20,7 @@ use sluice_net::MultiAddr;
 
 /// The `sluice` binary's allocator (`sluice serve` / `sluice replicate` run with it).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

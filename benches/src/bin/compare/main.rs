@@ -18,6 +18,10 @@ mod scale;
 mod sluice_side;
 mod stats;
 
+/// The `sluice` binary's allocator: sluice's phases run with what its users run.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
