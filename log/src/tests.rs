@@ -47,14 +47,19 @@ fn failed_checkpoint_latches_until_reopen() {
     check_latch(Step::Checkpoint);
 }
 
+/// A log in `dir` whose write buffer holds `bytes`.
+fn log_with_buffer(dir: &tempfile::TempDir, bytes: usize) -> Log {
+    let opts = crate::LogOptions {
+        write_buffer: bytes,
+        ..crate::LogOptions::default()
+    };
+    Log::open_with(dir.path().join("log"), opts).unwrap()
+}
+
 #[test]
 fn failed_spill_latches_the_append() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = crate::LogOptions {
-        write_buffer: 1,
-        ..crate::LogOptions::default()
-    };
-    let log = Log::open_with(dir.path().join("log"), opts).unwrap();
+    let log = log_with_buffer(&dir, 1);
     log.inject_failure(Step::Write);
     assert!(matches!(log.append(b"x"), Err(Error::Io { .. })));
     assert!(matches!(log.append(b"y"), Err(Error::Poisoned { .. })));
@@ -70,11 +75,7 @@ fn log_is_send_and_sync() {
 #[test]
 fn the_write_buffer_never_grows_past_its_size() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = crate::LogOptions {
-        write_buffer: 4096,
-        ..crate::LogOptions::default()
-    };
-    let log = Log::open_with(dir.path().join("log"), opts).unwrap();
+    let log = log_with_buffer(&dir, 4096);
     let mut offsets = Vec::new();
     for i in 0..500usize {
         // Sizes that do not divide the buffer, and one record larger than it.
