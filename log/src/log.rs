@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::format::{self, Checkpoint, HEADER_LEN, MAX_RECORD_LEN};
-#[cfg(doc)]
-use crate::iter::Unverified;
 use crate::iter::{Iter, Records, RevIter, Tail, UnverifiedIter};
 use crate::map::Mapping;
 use crate::recovery::{self, Recovery, RecoveryMode};
@@ -315,7 +313,7 @@ impl Log {
     }
 
     /// As [`Log::iter`], but each record's CRC is left for the caller to check with
-    /// [`Unverified::verify`] (the only way to its bytes), so that many threads can share
+    /// [`Unverified::verify`](crate::Unverified::verify) (the only way to its bytes), so that many threads can share
     /// the checking. The frames' lengths and trailers are checked while walking.
     #[must_use]
     pub fn iter_unverified(&self, from: u64) -> UnverifiedIter<'_> {
