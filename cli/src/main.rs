@@ -26,10 +26,9 @@ mod cmd {
     pub mod validate;
     pub mod whoami;
 }
-mod ingest;
 mod print;
-mod progress;
-mod store;
+
+use sluice_cli::{ingest, progress, store};
 
 /// Import and rebuilds allocate many small values on many threads; jemalloc keeps that cheap
 /// and returns freed memory (mimalloc was as fast and held about three times the anonymous

@@ -1,33 +1,22 @@
-//! The sluice side: one phase in this (child) process through the `sluice_views::Db` API,
+//! The sluice side: one phase in this (child) process through the `sluice_views::Db` API (and
+//! for imports, `sluice import`'s pipeline),
 //! printing one JSON line like `benches/compare/ssb-db2.js` does.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use clap::Args;
-use rayon::prelude::*;
 use serde_json::{Value, json};
-use sluice_msg::{FeedId, Message, MsgId, Ref, VerifyMode};
-use sluice_views::{Db, Outcome};
+use sluice_cli::ingest::Importer;
+use sluice_cli::progress::Meter;
+use sluice_msg::{FeedId, MsgId, Ref, VerifyMode};
+use sluice_views::Db;
 
 use crate::Result;
 use crate::child::Memory;
 use crate::rawlog::{self, RawLogParams};
-
-/// Messages per `add_batch` call during import and migration, as `sluice import` uses them:
-/// full verification in batches of 4,096, `chain` in batches of 6,144 (one signature per feed
-/// per batch is checked there; see `cli/src/ingest.rs` for the memory this trades against).
-fn batch_size(mode: VerifyMode) -> usize {
-    match mode {
-        VerifyMode::Full => 4_096,
-        VerifyMode::Chain => 6_144,
-    }
-}
-
-/// Parsed batches queued between the reader thread and the storing one, as `sluice import`
-/// does: none (a rendezvous channel), so the reader parses one batch ahead and then waits.
-const QUEUED: usize = 0;
 
 /// Arguments of `compare phase NAME …` (the runner passes them).
 #[derive(Debug, Args)]
@@ -117,142 +106,28 @@ pub fn log_files(store: &Path) -> Vec<PathBuf> {
     vec![store.join("log")]
 }
 
-/// Totals of one import.
-#[derive(Debug, Default)]
-struct Tally {
-    appended: u64,
-    present: u64,
-    rejected: u64,
-    unreadable: u64,
-    first_error: Option<String>,
-}
-
-impl Tally {
-    fn count(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::Appended(_) => self.appended += 1,
-            Outcome::AlreadyPresent => self.present += 1,
-            other => {
-                self.rejected += 1;
-                self.first_error.get_or_insert_with(|| format!("{other:?}"));
-            }
-        }
-    }
-
-    fn bad(&mut self, e: String) {
-        self.unreadable += 1;
-        self.first_error.get_or_insert(e);
-    }
-}
-
-/// A store record `{key, value, timestamp}` (or a bare value) as a message and its receive
-/// time: JSON text through the tree-free path (as `sluice import` does), BIPF values as trees.
-fn to_message(entry: sluice_import::Entry) -> std::result::Result<(Message, Option<f64>), String> {
-    match entry.data {
-        sluice_import::Data::Json(bytes) => Message::from_entry_slice(&bytes).map_err(err),
-        _ => entry
-            .into_value()
-            .map_err(err)
-            .and_then(|v| Message::from_entry(v).map_err(err)),
-    }
-}
-
-/// Reads any store file sluice-import knows, validates (in parallel) and adds it in batches.
-/// As `sluice import` does, a reader thread reads and parses batch k+1 (and with full
-/// verification verifies its signatures) while batch k is stored, so the serial parts
-/// (reading, appending) overlap the parallel ones.
+/// Imports any store file sluice-import knows with `sluice import`'s own pipeline
+/// (`sluice_cli::ingest::Importer`: a reader thread parsing and verifying one batch ahead,
+/// batches stored with `Db::add_batch_split`, messages whose predecessor comes later held
+/// and retried), so the harness measures what the command runs.
 fn import(args: &PhaseArgs, file: &Path, mode: VerifyMode, phase: &str) -> Result<Value> {
     let t = Instant::now();
-    let db = Db::open(&args.dir).map_err(err)?;
-    let mut reader = sluice_import::open(file).map_err(err)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(QUEUED);
-    let batch = batch_size(mode);
-    let read = std::thread::spawn(move || {
-        loop {
-            let parsed = read_parsed(&mut reader, batch);
-            verify_ahead(&parsed, mode);
-            if parsed.is_empty() || tx.send(parsed).is_err() {
-                return;
-            }
-        }
-    });
-    let mut tally = Tally::default();
-    for parsed in rx {
-        add_parsed(&db, parsed, mode, &mut tally)?;
-    }
-    read.join()
-        .map_err(|_| "the reader thread panicked".to_string())?;
+    let db = sluice_cli::store::open_rw(&args.dir).map_err(err)?;
+    let reader = sluice_import::open(file).map_err(err)?;
+    let mut importer = Importer::new(&db, mode, None, Arc::new(AtomicBool::new(false)));
+    importer
+        .import(&file.display().to_string(), reader, &mut Meter::hidden())
+        .map_err(err)?;
+    importer.finish().map_err(err)?;
+    let tally = importer.tally.clone();
+    drop(importer);
     drop(db);
     let total = ms(t);
     Ok(json!({
         "rows": {format!("{phase}.ms"): total},
-        "info": {"mode": format!("{mode:?}"), "appended": tally.appended, "present": tally.present,
-                 "rejected": tally.rejected, "unreadable": tally.unreadable,
-                 "first_error": tally.first_error},
+        "info": {"mode": format!("{mode:?}"), "appended": tally.imported, "present": tally.present,
+                 "rejected": tally.rejected, "unreadable": tally.unreadable},
     }))
-}
-
-/// Verifies on the reader thread the signatures the batch will need, as `sluice import`
-/// does: every one with full verification, the newest of each feed in `chain` mode.
-fn verify_ahead(parsed: &[Parsed], mode: VerifyMode) {
-    let msgs = parsed
-        .iter()
-        .filter_map(|p| p.as_ref().ok())
-        .map(|(m, _)| m);
-    let msgs: Vec<&Message> = match mode {
-        VerifyMode::Full => msgs.collect(),
-        VerifyMode::Chain => newest_of_each_feed(msgs),
-    };
-    sluice_msg::verify_ahead(&msgs, None);
-}
-
-/// The message with the highest sequence of each feed.
-fn newest_of_each_feed<'m>(msgs: impl Iterator<Item = &'m Message>) -> Vec<&'m Message> {
-    let mut newest: HashMap<FeedId, &Message> = HashMap::new();
-    for m in msgs {
-        let slot = newest.entry(m.author()).or_insert(m);
-        if m.sequence() > slot.sequence() {
-            *slot = m;
-        }
-    }
-    newest.into_values().collect()
-}
-
-/// A read entry as a message and its receive time, or why it is unusable.
-type Parsed = std::result::Result<(Message, Option<f64>), String>;
-
-/// Entries read and parsed at a time while a batch fills up (as `sluice import` does: only
-/// these are held as raw bytes next to the parsed batch).
-const PARSE_STEP: usize = 1024;
-
-/// Reads and parses up to `size` entries, [`PARSE_STEP`] at a time, in parallel.
-fn read_parsed(reader: &mut sluice_import::Reader, size: usize) -> Vec<Parsed> {
-    let mut parsed = Vec::with_capacity(size);
-    reader.read_steps(size, PARSE_STEP, |step| {
-        parsed.par_extend(
-            step.into_par_iter()
-                .map(|e| e.map_err(err).and_then(to_message)),
-        );
-    });
-    parsed
-}
-
-fn add_parsed(db: &Db, parsed: Vec<Parsed>, mode: VerifyMode, tally: &mut Tally) -> Result<()> {
-    let mut msgs = Vec::with_capacity(parsed.len());
-    let mut received = Vec::with_capacity(parsed.len());
-    for p in parsed {
-        match p {
-            Ok((m, r)) => {
-                msgs.push(m);
-                received.push(r);
-            }
-            Err(e) => tally.bad(e),
-        }
-    }
-    for outcome in db.add_batch_split(msgs, received, mode).map_err(err)? {
-        tally.count(&outcome);
-    }
-    Ok(())
 }
 
 /// Deletes the views, reopens and catches up: every view is rebuilt from the log.
