@@ -124,12 +124,7 @@ fn run(jsonl: &[u8], batch: usize) {
     check_all(&db, &oracle);
     db.reindex(&[], &mut |_| {}).expect("reindex");
     check_all(&db, &oracle);
-    assert!(
-        db.check_views()
-            .expect("check")
-            .iter()
-            .all(|c| c.matches_log && c.file.is_none())
-    );
+    common::assert_views_match_log(&db, common::Files::Clean);
 }
 
 #[test]

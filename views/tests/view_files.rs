@@ -70,12 +70,7 @@ fn check(dir: &Path, broken: &str, why: &str) {
             assert_eq!(info.rebuilt_because, None, "{} was rebuilt too", info.name);
         }
     }
-    assert!(
-        db.check_views()
-            .expect("check")
-            .iter()
-            .all(|c| c.matches_log)
-    );
+    common::assert_views_match_log(&db, common::Files::Any);
     drop(db);
     let db = Db::open(dir).expect("reopen after rebuild");
     assert!(
@@ -182,12 +177,7 @@ fn a_damaged_view_is_rebuilt_and_rewritten_at_its_first_use() {
     let info = db.view_info();
     let contacts = info.iter().find(|i| i.name == "contacts").expect("listed");
     assert!(contacts.rebuilt_because.is_some());
-    assert!(
-        db.check_views()
-            .expect("check")
-            .iter()
-            .all(|c| c.matches_log)
-    );
+    common::assert_views_match_log(&db, common::Files::Any);
 }
 
 /// The backlinks view reads its file in place: damage in a block is found by the first query
@@ -250,12 +240,7 @@ fn closing_keeps_the_files_of_views_never_loaded() {
     }
     let db = Db::open(dir.path()).expect("reopen");
     assert!(db.view_info().iter().all(|i| i.rebuilt_because.is_none()));
-    assert!(
-        db.check_views()
-            .expect("check")
-            .iter()
-            .all(|c| c.matches_log)
-    );
+    common::assert_views_match_log(&db, common::Files::Any);
 }
 
 /// The keys view checks the blocks of its sorted pairs when a lookup first lands in them,
@@ -285,12 +270,7 @@ fn a_damaged_keys_block_is_rebuilt_by_the_lookup_that_lands_in_it() {
     let got = db.get(&id).expect("get").expect("found after the rebuild");
     assert_eq!(got.id(), id);
     assert_rebuilt_for_damage(&db, &path, &good, "keys");
-    assert!(
-        db.check_views()
-            .expect("check")
-            .iter()
-            .all(|c| c.matches_log && c.file.is_none())
-    );
+    common::assert_views_match_log(&db, common::Files::Clean);
 }
 
 /// The types view reads its offsets in place: a damaged block is found by the first query

@@ -67,3 +67,24 @@ pub fn load_remaining(db: &Db, entries: Vec<(Message, Option<f64>)>) {
         );
     }
 }
+
+/// Which files `assert_views_match_log` also requires to check clean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// Every view file is present and checks clean.
+    Clean,
+    /// The files are not looked at (a view may not have been written yet).
+    Any,
+}
+
+/// Asserts that every view's state equals a rebuild from the log (fsck's view check), and
+/// with [`Files::Clean`] that every view file checks clean; names the views that do not.
+pub fn assert_views_match_log(db: &Db, files: Files) {
+    let bad: Vec<_> = db
+        .check_views()
+        .expect("check the views")
+        .into_iter()
+        .filter(|c| !c.matches_log || (files == Files::Clean && c.file.is_some()))
+        .collect();
+    assert!(bad.is_empty(), "views that fail the check: {bad:?}");
+}
