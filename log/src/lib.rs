@@ -38,7 +38,7 @@ mod iter;
 mod log;
 #[expect(
     unsafe_code,
-    reason = "the memory mapping of the log file lives here, and only here"
+    reason = "the memory mapping of the log file, and the cache prefetch hint into it, live here and only here"
 )]
 mod map;
 #[expect(

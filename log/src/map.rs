@@ -108,3 +108,20 @@ fn map_reserved(file: &File, reserve: u64) -> std::io::Result<Mmap> {
     // the whole `Mmap` is never used.
     unsafe { MmapOptions::new().len(len).map(file) }
 }
+
+/// Asks the CPU to start loading `bytes` into its caches (one hint per 64-byte line). A hint
+/// only: it reads nothing architecturally, cannot fault, and changes no state.
+pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: `line` lies within a live slice; a prefetch instruction never faults and
+        // has no effect besides filling caches.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}

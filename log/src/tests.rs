@@ -92,3 +92,21 @@ fn the_write_buffer_never_grows_past_its_size() {
         assert_eq!(log.get(*offset).unwrap(), &record[..]);
     }
 }
+
+/// `prefetch` is only a hint: any offset, inside a record, at the end or past it, on an empty
+/// log or one whose last record is shorter than the span asked for, does nothing visible.
+#[test]
+fn prefetch_is_a_hint_at_any_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path().join("log")).unwrap();
+    log.prefetch(0);
+    log.prefetch(u64::MAX);
+    let big = log.append(&[2; 3000]).unwrap();
+    let small = log.append(&[1; 10]).unwrap();
+    log.flush().unwrap();
+    for offset in [0, big, big + 1, small, log.end() - 1, log.end(), u64::MAX] {
+        log.prefetch(offset);
+    }
+    assert_eq!(log.get(big).unwrap(), &[2; 3000][..]);
+    assert_eq!(log.get(small).unwrap(), &[1; 10][..]);
+}
