@@ -27,6 +27,10 @@ use crate::viewfile::Unusable;
 
 /// How many records ahead of the one being read a multi-record answer prefetches.
 const PREFETCH_AHEAD: usize = 8;
+/// Answers of this many records or more are read on every core ([`Db::all_at`]).
+const PARALLEL_FROM: usize = 2048;
+/// Records per part of an answer read in parallel.
+const PARALLEL_PART: usize = 1024;
 
 /// Options for [`Db::open_with`] and [`Db::open_read_only_with`].
 #[derive(Debug, Clone)]
@@ -619,10 +623,25 @@ impl Db {
 
     /// The messages at `offsets`, in order (the vector is sized once: long feeds would
     /// otherwise regrow and copy it a dozen times).
-    /// The messages at `offsets`, in order. The records of an answer lie scattered over the
-    /// log: each one is prefetched [`PREFETCH_AHEAD`] records before it is read, so that
-    /// their memory fetches overlap instead of each read waiting for its own.
+    /// The messages at `offsets`, in order. Reading a record means fetching it from memory
+    /// and checking its CRC, and the records of an answer lie scattered over the log: answers
+    /// of [`PARALLEL_FROM`] records or more are read in parts on every core, and within a
+    /// part each record is prefetched [`PREFETCH_AHEAD`] records before it is read, so that
+    /// the memory fetches overlap instead of each read waiting for its own.
     fn all_at(&self, offsets: &[u64]) -> Result<Vec<MsgRef<'_>>, Error> {
+        if offsets.len() < PARALLEL_FROM {
+            return self.all_at_serial(offsets);
+        }
+        let parts: Vec<Vec<MsgRef<'_>>> = offsets
+            .par_chunks(PARALLEL_PART)
+            .map(|part| self.all_at_serial(part))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(offsets.len());
+        parts.into_iter().for_each(|part| out.extend(part));
+        Ok(out)
+    }
+
+    fn all_at_serial(&self, offsets: &[u64]) -> Result<Vec<MsgRef<'_>>, Error> {
         let mut out = Vec::with_capacity(offsets.len());
         for &o in offsets.iter().take(PREFETCH_AHEAD) {
             self.log.prefetch(o);
