@@ -621,8 +621,6 @@ impl Db {
         self.all_at(&offsets)
     }
 
-    /// The messages at `offsets`, in order (the vector is sized once: long feeds would
-    /// otherwise regrow and copy it a dozen times).
     /// The messages at `offsets`, in order. Reading a record means fetching it from memory
     /// and checking its CRC, and the records of an answer lie scattered over the log: answers
     /// of [`PARALLEL_FROM`] records or more are read in parts on every core, and within a
@@ -641,6 +639,8 @@ impl Db {
         Ok(out)
     }
 
+    /// [`Db::all_at`] on this thread (the vector is sized once: long feeds would otherwise
+    /// regrow and copy it a dozen times).
     fn all_at_serial(&self, offsets: &[u64]) -> Result<Vec<MsgRef<'_>>, Error> {
         let mut out = Vec::with_capacity(offsets.len());
         for &o in offsets.iter().take(PREFETCH_AHEAD) {

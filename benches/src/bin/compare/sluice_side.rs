@@ -1,6 +1,6 @@
 //! The sluice side: one phase in this (child) process through the `sluice_views::Db` API (and
-//! for imports, `sluice import`'s pipeline),
-//! printing one JSON line like `benches/compare/ssb-db2.js` does.
+//! for imports, `sluice import`'s pipeline), printing one JSON line like
+//! `benches/compare/ssb-db2.js` does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
