@@ -63,20 +63,56 @@ impl<'a> Records<'a> {
     }
 }
 
-/// Forward iterator from [`Log::iter`]. After an error it yields nothing more.
+/// A forward walk over the records: where it is, and whether it stopped at an error (after
+/// which it yields nothing more). Shared by [`Iter`] and [`UnverifiedIter`].
 #[derive(Debug)]
-pub struct Iter<'a> {
+struct Walk<'a> {
     records: Records<'a>,
     next: u64,
     done: bool,
 }
 
-impl<'a> Iter<'a> {
-    pub(crate) fn new(records: Records<'a>, from: u64) -> Self {
+impl<'a> Walk<'a> {
+    fn new(records: Records<'a>, from: u64) -> Self {
         Self {
             records,
             next: from,
             done: false,
+        }
+    }
+
+    /// Reads the record at the walk's position with `read` (which also gives the next
+    /// record's offset) and moves past it; stops for good at the first error.
+    fn step<T>(
+        &mut self,
+        read: impl FnOnce(&Records<'a>, u64) -> Result<(T, u64), Error>,
+    ) -> Option<Result<T, Error>> {
+        if self.done || self.next >= self.records.end() {
+            return None;
+        }
+        match read(&self.records, self.next) {
+            Ok((item, next)) => {
+                self.next = next;
+                Some(Ok(item))
+            }
+            Err(err) => {
+                self.done = true;
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+/// Forward iterator from [`Log::iter`]. After an error it yields nothing more.
+#[derive(Debug)]
+pub struct Iter<'a> {
+    walk: Walk<'a>,
+}
+
+impl<'a> Iter<'a> {
+    pub(crate) fn new(records: Records<'a>, from: u64) -> Self {
+        Self {
+            walk: Walk::new(records, from),
         }
     }
 }
@@ -85,20 +121,10 @@ impl<'a> Iterator for Iter<'a> {
     type Item = Item<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.next >= self.records.end() {
-            return None;
-        }
-        let offset = self.next;
-        match self.records.read(offset) {
-            Ok((payload, next)) => {
-                self.next = next;
-                Some(Ok((offset, payload)))
-            }
-            Err(err) => {
-                self.done = true;
-                Some(Err(err))
-            }
-        }
+        self.walk.step(|records, offset| {
+            let (payload, next) = records.read(offset)?;
+            Ok(((offset, payload), next))
+        })
     }
 }
 
@@ -137,17 +163,13 @@ impl<'a> Unverified<'a> {
 /// CRCs, so that the caller can check them in parallel. After an error it yields nothing more.
 #[derive(Debug)]
 pub struct UnverifiedIter<'a> {
-    records: Records<'a>,
-    next: u64,
-    done: bool,
+    walk: Walk<'a>,
 }
 
 impl<'a> UnverifiedIter<'a> {
     pub(crate) fn new(records: Records<'a>, from: u64) -> Self {
         Self {
-            records,
-            next: from,
-            done: false,
+            walk: Walk::new(records, from),
         }
     }
 }
@@ -156,19 +178,8 @@ impl<'a> Iterator for UnverifiedIter<'a> {
     type Item = Result<Unverified<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.next >= self.records.end() {
-            return None;
-        }
-        match self.records.read_unverified(self.next) {
-            Ok((record, next)) => {
-                self.next = next;
-                Some(Ok(record))
-            }
-            Err(err) => {
-                self.done = true;
-                Some(Err(err))
-            }
-        }
+        self.walk
+            .step(|records, offset| records.read_unverified(offset))
     }
 }
 

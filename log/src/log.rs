@@ -308,10 +308,10 @@ impl Log {
     }
 
     /// Hints that the record at `offset` will be read soon: the CPU starts loading its first
-    /// bytes (up to 1 KiB, a typical SSB record) into its caches. Readers of many scattered records (a
-    /// feed, a thread) call it a few records ahead, so that the memory fetches of several
-    /// records overlap instead of each `get` waiting for its own. Does nothing for an offset
-    /// outside the log; never fails.
+    /// bytes (up to 1 KiB, a typical SSB record) into its caches. Readers of many scattered
+    /// records (a feed, a thread) call it a few records ahead, so that the memory fetches of
+    /// several records overlap instead of each `get` waiting for its own. Does nothing for an
+    /// offset outside the log; never fails.
     pub fn prefetch(&self, offset: u64) {
         let end = self.end();
         if offset < self.first_offset() || offset >= end {
@@ -329,8 +329,9 @@ impl Log {
     }
 
     /// As [`Log::iter`], but each record's CRC is left for the caller to check with
-    /// [`Unverified::verify`](crate::Unverified::verify) (the only way to its bytes), so that many threads can share
-    /// the checking. The frames' lengths and trailers are checked while walking.
+    /// [`Unverified::verify`](crate::Unverified::verify) (the only way to its bytes), so that
+    /// many threads can share the checking. The frames' lengths and trailers are checked while
+    /// walking.
     #[must_use]
     pub fn iter_unverified(&self, from: u64) -> UnverifiedIter<'_> {
         let end = self.end();
