@@ -26,7 +26,7 @@ use sluice_msg::{BlobId, FeedId, MsgId, Ref};
 use crate::codec::FastMap;
 use crate::scan::{COMMON_PATHS, Facts};
 use crate::view::{Indexed, View, ViewDataError};
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 
 mod file;
 
@@ -351,15 +351,14 @@ impl View for Backlinks {
     /// Layout in `views/FORMAT.md`: paths, a block directory, then per target (sorted) its
     /// kind byte, 32 bytes, link count, links' length and per link the path index and the
     /// offset delta from the previous link of that target (varints), cut into blocks.
-    fn encode(&self) -> Vec<u8> {
+    fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
         let sorted = self.sorted_heads();
         let (starts, grouped) = self.grouped_links(&sorted);
         let memory = sorted
             .iter()
             .zip(starts.windows(2))
             .map(|((t, _), run)| (*t, &grouped[run[0]..run[1]]));
-        let bytes = 64 + (self.file.targets() + self.heads.len()) * 40 + self.chain.len() * 5;
-        let mut out = file::FileWriter::new(&self.paths, bytes);
+        let mut out = file::FileWriter::new(&self.paths, bulk);
         let mut links = Vec::new();
         let mut scratch = Vec::new();
         let (mut memory, mut stored) = (memory.peekable(), self.file.entries().peekable());
@@ -415,10 +414,6 @@ impl View for Backlinks {
         fresh.file = Arc::new(stored);
         *self = fresh;
         Ok(())
-    }
-
-    fn checked_len(&self, payload: &[u8]) -> usize {
-        file::checked_len(payload)
     }
 
     fn verify(&self) -> Result<(), ViewDataError> {

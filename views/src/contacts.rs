@@ -27,6 +27,7 @@ use crate::codec::FastMap;
 use crate::scan::Facts;
 use crate::tangles::wire::{Reader, Writer};
 use crate::view::{Indexed, View, ViewDataError};
+use crate::viewfile::Bulk;
 
 /// The state of one edge, as the latest contact message from source to dest set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -326,7 +327,8 @@ impl View for Contacts {
 
     /// Layout: feed count, feeds (32 bytes each); edge count, then per edge source index,
     /// dest index, sequence (varints) and the relation byte.
-    fn encode(&self) -> Vec<u8> {
+    /// Checked whole: everything is head.
+    fn encode_parts(&self, _bulk: &mut Bulk) -> Vec<u8> {
         let mut w = Writer::default();
         w.len(self.feeds.len());
         self.feeds.iter().for_each(|f| w.id(&f.0));

@@ -46,6 +46,10 @@ pub struct DbOptions {
     /// View files are rewritten after this many log bytes were applied, or an eighth of the
     /// log when that is more (and on drop, after a reindex).
     pub persist_every: u64,
+    /// A view file's payload is built in memory up to this many bytes; past it, the rest is
+    /// written through a temporary file in the views directory, so writing a large view
+    /// costs a bounded amount of memory.
+    pub spill_above: usize,
 }
 
 impl Default for DbOptions {
@@ -55,6 +59,7 @@ impl Default for DbOptions {
             read_your_writes: true,
             subscriber_capacity: 1024,
             persist_every: 64 << 20,
+            spill_above: 4 << 20,
         }
     }
 }
@@ -503,13 +508,13 @@ impl Db {
         if self.read_only {
             return Ok(());
         }
-        let dir = self.views_dir();
+        let (dir, spill_above) = (self.views_dir(), self.opts.spill_above);
         // One thread per view: encoding and the two fsyncs of each file overlap instead of
         // queueing up (each view file is independent; `since` is per view).
         let results: Vec<(&'static str, std::io::Result<()>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = slots
                 .iter()
-                .map(|slot| scope.spawn(|| (slot.name(), slot.persist(&dir))))
+                .map(|slot| scope.spawn(|| (slot.name(), slot.persist(&dir, spill_above))))
                 .collect();
             handles
                 .into_iter()

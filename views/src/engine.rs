@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::record::{self, Header};
 use crate::scan::Facts;
 use crate::view::{Indexed, View, ViewDataError};
-use crate::viewfile::{self, Unusable};
+use crate::viewfile::{self, Bulk, Unusable};
 
 /// Records decoded and handed to views at a time.
 const CHUNK: usize = 8192;
@@ -132,8 +132,9 @@ pub(crate) trait AnySlot: Send + Sync {
     /// What is wrong with the view's file as it is on disk, read whole (None when it is
     /// good); for fsck.
     fn check_file(&self, dir: &Path) -> Option<String>;
-    /// Writes the view file if the view is loaded and `since` moved since the last write.
-    fn persist(&self, dir: &Path) -> std::io::Result<()>;
+    /// Writes the view file if the view is loaded and `since` moved since the last write; a
+    /// payload's bulk past `spill_above` bytes goes through a temporary file.
+    fn persist(&self, dir: &Path, spill_above: usize) -> std::io::Result<()>;
     /// The encoded state and its `since`.
     fn snapshot(&self) -> (u64, Vec<u8>);
     /// A fresh, empty copy of this view (for checks).
@@ -227,7 +228,7 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         let read = view.load(loaded.payload).and_then(|()| view.verify());
         read.err().map(|e| e.to_string())
     }
-    fn persist(&self, dir: &Path) -> std::io::Result<()> {
+    fn persist(&self, dir: &Path, spill_above: usize) -> std::io::Result<()> {
         let view = self.read();
         let since = self.since();
         // A view never loaded holds nothing of its file: writing it would throw the file away.
@@ -238,14 +239,14 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         // rebuilds a damaged view; this is the last guard).
         view.verify()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let payload = view.encode();
-        let checked = view.checked_len(&payload);
+        let mut bulk = Bulk::spilling(dir, spill_above);
+        let head = view.encode_parts(&mut bulk);
         let (name, version) = (view.name(), view.version());
-        let header = viewfile::header(name, version, since, &payload, checked);
+        let header = viewfile::header(name, version, since, &head, head.len() + bulk.len());
         let in_place = view.reads_in_place();
         drop(view);
-        viewfile::store_parts(dir, name, &[&header, &payload])?;
-        drop(payload);
+        viewfile::store_parts(dir, name, &[&header, &head], bulk)?;
+        drop(head);
         self.persisted.store(since, Ordering::Release);
         if in_place {
             self.switch_to_file(dir, since);

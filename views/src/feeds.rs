@@ -13,9 +13,9 @@ use std::sync::Arc;
 use sluice_msg::FeedId;
 
 use crate::codec::{RandomKeys, Reader, Writer};
-use crate::inplace::{RUN_BLOCK, Run, run_starts, write_crcs};
+use crate::inplace::{BlockWriter, RUN_BLOCK, Run, put_crcs};
 use crate::view::{Indexed, View, ViewDataError};
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 
 /// Bytes of one directory entry: author, first sequence, count, start in the run.
 const ENTRY: usize = 32 + 3 * 8;
@@ -287,12 +287,11 @@ impl View for FeedsView {
             );
         }
     }
-    fn encode(&self) -> Vec<u8> {
+    fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
         let feeds = self.merged();
         let len: usize = feeds.iter().map(|f| f.2.len()).sum();
         let blocks = len.div_ceil(RUN_BLOCK);
-        let at = checked_len(feeds.len(), blocks);
-        let mut w = Writer::with_capacity(at + len * 8);
+        let mut w = Writer::with_capacity(checked_len(feeds.len(), blocks));
         for n in [feeds.len(), len, blocks] {
             w.u64(n as u64);
         }
@@ -304,14 +303,12 @@ impl View for FeedsView {
             w.u64(start as u64);
             start += offsets.len();
         }
-        let crcs_at = w.0.len();
-        w.bytes(&vec![0; at - crcs_at]);
+        let mut run = BlockWriter::new(bulk, RUN_BLOCK * 8);
         for (_, _, offsets) in &feeds {
-            offsets.iter().for_each(|&o| w.u64(o));
+            offsets.iter().for_each(|&o| run.put(&o.to_le_bytes()));
         }
-        let mut bytes = w.0;
-        write_crcs(&mut bytes, crcs_at, &run_starts(at, len));
-        bytes
+        put_crcs(&mut w, &run.finish());
+        w.0
     }
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {
         self.load(Payload::owned(bytes.to_vec()))
@@ -321,19 +318,6 @@ impl View for FeedsView {
         self.file = Arc::new(stored);
         self.tails.clear();
         Ok(())
-    }
-    fn checked_len(&self, payload: &[u8]) -> usize {
-        let mut r = Reader::new(payload);
-        match (r.u64(), r.u64(), r.u64()) {
-            (Ok(feeds), Ok(_), Ok(blocks)) => usize::try_from(feeds)
-                .ok()
-                .zip(usize::try_from(blocks).ok())
-                .and_then(|(f, b)| f.checked_mul(ENTRY).zip(b.checked_mul(4)))
-                .map_or(payload.len(), |(f, b)| {
-                    (FIXED + f + b.next_multiple_of(8)).min(payload.len())
-                }),
-            _ => payload.len(),
-        }
     }
     fn verify(&self) -> Result<(), ViewDataError> {
         self.file.run.verify()
@@ -421,7 +405,7 @@ mod tests {
             built.apply(&msg(1, s, 10 * s));
         }
         let mut bytes = built.encode();
-        let at = built.checked_len(&bytes);
+        let at = built.encode_parts(&mut Bulk::memory()).len();
         bytes[at + 8 * 4500 + 2] ^= 1; // an offset in the third block
         let mut back = FeedsView::new();
         back.decode(&bytes).expect("the directory is intact");

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::view::ViewDataError;
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 
 /// Blocks of a view file's payload; block `i` is `starts[i]..starts[i + 1]`.
 #[derive(Debug, Default)]
@@ -153,16 +153,9 @@ pub(crate) fn run_starts(at: usize, len: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Writes the CRC32 of each block of `bytes` cut at `starts` (as [`Blocks`] checks them) as
-/// little-endian u32s at `crcs_at`, into the room an encoder left there.
-pub(crate) fn write_crcs(bytes: &mut [u8], crcs_at: usize, starts: &[usize]) {
-    for (i, crc) in block_crcs(bytes, starts).into_iter().enumerate() {
-        bytes[crcs_at + 4 * i..crcs_at + 4 * i + 4].copy_from_slice(&crc.to_le_bytes());
-    }
-}
-
 /// The CRC32 of each block of `bytes` cut at `starts` (as [`Blocks`] checks them).
-pub(crate) fn block_crcs(bytes: &[u8], starts: &[usize]) -> Vec<u32> {
+#[cfg(test)]
+fn block_crcs(bytes: &[u8], starts: &[usize]) -> Vec<u32> {
     starts
         .windows(2)
         .map(|w| crc32fast::hash(&bytes[w[0]..w[1]]))
@@ -325,20 +318,6 @@ impl Keyed {
         Ok((keyed, p))
     }
 
-    /// Where the blocks start, for a directory at `at` of `payload` (its checked length), or
-    /// `None` when it does not parse.
-    pub(crate) fn checked_len(payload: &[u8], at: usize, key_len: usize) -> Option<usize> {
-        let mut p = at;
-        var(payload, &mut p)?;
-        let n = var(payload, &mut p)?;
-        for _ in 0..n {
-            p = p.checked_add(key_len)?;
-            var(payload, &mut p)?;
-            p = p.checked_add(4)?;
-        }
-        (p <= payload.len()).then_some(p)
-    }
-
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
         self.entries
@@ -407,24 +386,78 @@ impl Keyed {
     }
 }
 
-/// Writes [`Keyed`] entries (in increasing key order) after a view's own head bytes.
+/// Writes block CRC32s (little-endian u32s) to a head, zero-padded to a multiple of 8 bytes.
+pub(crate) fn put_crcs(w: &mut crate::codec::Writer, crcs: &[u32]) {
+    crcs.iter().for_each(|c| w.bytes(&c.to_le_bytes()));
+    w.bytes(&[0; 4][..(crcs.len() * 4).next_multiple_of(8) - crcs.len() * 4]);
+}
+
+/// Writes a run of fixed-size items to a [`Bulk`] in blocks of a fixed number of bytes (the
+/// last one shorter), keeping each block's CRC32 for the directory, as [`Blocks`] checks them.
+pub(crate) struct BlockWriter<'b> {
+    bulk: &'b mut Bulk,
+    size: usize,
+    block: Vec<u8>,
+    crcs: Vec<u32>,
+}
+
+impl<'b> BlockWriter<'b> {
+    /// Blocks of `size` bytes (a multiple of the items' size).
+    pub(crate) fn new(bulk: &'b mut Bulk, size: usize) -> Self {
+        Self {
+            bulk,
+            size,
+            block: Vec::with_capacity(size),
+            crcs: Vec::new(),
+        }
+    }
+
+    /// Appends one item.
+    pub(crate) fn put(&mut self, item: &[u8]) {
+        self.block.extend_from_slice(item);
+        if self.block.len() >= self.size {
+            self.close();
+        }
+    }
+
+    fn close(&mut self) {
+        if !self.block.is_empty() {
+            self.crcs.push(crc32fast::hash(&self.block));
+            self.bulk.write(&self.block);
+            self.block.clear();
+        }
+    }
+
+    /// Each block's CRC32, in order.
+    pub(crate) fn finish(mut self) -> Vec<u32> {
+        self.close();
+        self.crcs
+    }
+}
+
+/// Writes [`Keyed`] entries (in increasing key order) after a view's own head bytes: the
+/// blocks go to a [`Bulk`] as each fills, the directory (with each block's CRC32) stays in
+/// memory and ends the head.
 #[derive(Debug)]
-pub(crate) struct KeyedWriter {
+pub(crate) struct KeyedWriter<'b> {
     head: Vec<u8>,
-    region: Vec<u8>,
+    bulk: &'b mut Bulk,
     block: Vec<u8>,
     in_block: u64,
     entries: u64,
-    dir: Vec<(Vec<u8>, usize)>,
+    /// Per block: its first key, its end (counted from where the blocks start), its CRC32.
+    dir: Vec<(Vec<u8>, usize, u32)>,
     first: Option<Vec<u8>>,
 }
 
-impl KeyedWriter {
-    /// A writer placing the entries after `head`; `bytes` sizes the buffer.
-    pub(crate) fn new(head: Vec<u8>, bytes: usize) -> Self {
+impl<'b> KeyedWriter<'b> {
+    /// A writer placing the entries after `head`, their blocks in `bulk` (empty so far: the
+    /// blocks follow the head directly).
+    pub(crate) fn new(head: Vec<u8>, bulk: &'b mut Bulk) -> Self {
+        debug_assert!(bulk.is_empty(), "the blocks follow the head directly");
         Self {
             head,
-            region: Vec::with_capacity(bytes),
+            bulk,
             block: Vec::with_capacity(2 * KEYED_BLOCK),
             in_block: 0,
             entries: 0,
@@ -448,34 +481,34 @@ impl KeyedWriter {
         self.entries += 1;
     }
 
+    /// Writes the open block (its entry count, then its entries) to the bulk.
     fn close_block(&mut self) {
         let Some(first) = self.first.take() else {
             return;
         };
-        put_var(&mut self.region, self.in_block);
-        self.region.extend_from_slice(&self.block);
-        self.dir.push((first, self.region.len()));
+        let mut count = Vec::with_capacity(10);
+        put_var(&mut count, self.in_block);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&count);
+        crc.update(&self.block);
+        self.bulk.write(&count);
+        self.bulk.write(&self.block);
+        self.dir.push((first, self.bulk.len(), crc.finalize()));
         self.block.clear();
         self.in_block = 0;
     }
 
-    /// The payload: head, directory, blocks.
+    /// The head: the view's head bytes, then the directory (the blocks are in the bulk).
     pub(crate) fn finish(mut self) -> Vec<u8> {
         self.close_block();
-        let starts: Vec<usize> = std::iter::once(0)
-            .chain(self.dir.iter().map(|d| d.1))
-            .collect();
-        let crcs = block_crcs(&self.region, &starts);
         let mut out = self.head;
         put_var(&mut out, self.entries);
         put_var(&mut out, self.dir.len() as u64);
-        for ((first, end), crc) in self.dir.iter().zip(crcs) {
+        for (first, end, crc) in &self.dir {
             out.extend_from_slice(first);
             put_var(&mut out, *end as u64);
             out.extend_from_slice(&crc.to_le_bytes());
         }
-        out.reserve_exact(self.region.len());
-        out.extend_from_slice(&self.region);
         out
     }
 }

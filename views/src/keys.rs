@@ -16,9 +16,9 @@ use std::collections::HashMap;
 use sluice_msg::MsgId;
 
 use crate::codec::{RandomKeys, Reader, Writer};
-use crate::inplace::{Blocks, write_crcs};
+use crate::inplace::{BlockWriter, Blocks, put_crcs};
 use crate::view::{Indexed, View, ViewDataError};
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 
 /// Pairs per checked block of the file (16 KiB).
 pub const BLOCK: usize = 1024;
@@ -217,23 +217,16 @@ impl KeysView {
         }
     }
 
-    /// Every (prefix, first offset) pair, sorted by prefix.
-    fn sorted_pairs(&self) -> Vec<(u64, u64)> {
+    /// Every (prefix, first offset) pair, sorted by prefix: the file's, read in place, merged
+    /// with those applied since.
+    fn sorted_pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         let applied = sort_by_prefix(self.first.iter().map(|(&p, &o)| (p, o)).collect());
-        let mut pairs = Vec::with_capacity(self.base.len + applied.len());
         let (mut a, mut b) = (self.base.pairs().peekable(), applied.into_iter().peekable());
-        while let (Some(&x), Some(&y)) = (a.peek(), b.peek()) {
-            if x <= y {
-                pairs.push(x);
-                a.next();
-            } else {
-                pairs.push(y);
-                b.next();
-            }
-        }
-        pairs.extend(a);
-        pairs.extend(b);
-        pairs
+        std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x > y => b.next(),
+            (Some(_), _) => a.next(),
+            (None, _) => b.next(),
+        })
     }
 }
 
@@ -279,27 +272,32 @@ impl View for KeysView {
     fn apply(&mut self, msg: &Indexed<'_>) {
         self.insert(prefix(&msg.id), msg.offset);
     }
-    fn encode(&self) -> Vec<u8> {
-        let pairs = self.sorted_pairs();
-        let blocks = pairs.len().div_ceil(BLOCK);
-        let at = checked_len(pairs.len(), self.extra.len());
-        let mut w = Writer::with_capacity(at + pairs.len() * PAIR);
-        for n in [pairs.len(), self.extra.len(), BLOCK, blocks] {
+    fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
+        let len = self.base.len + self.first.len();
+        let blocks = len.div_ceil(BLOCK);
+        let mut firsts = Vec::with_capacity(blocks);
+        let mut run = BlockWriter::new(bulk, BLOCK * PAIR);
+        for (i, (p, o)) in self.sorted_pairs().enumerate() {
+            if i % BLOCK == 0 {
+                firsts.push(p);
+            }
+            let mut pair = [0; PAIR];
+            pair[..8].copy_from_slice(&p.to_le_bytes());
+            pair[8..].copy_from_slice(&o.to_le_bytes());
+            run.put(&pair);
+        }
+        let crcs = run.finish();
+        let mut w = Writer::with_capacity(checked_len(len, self.extra.len()));
+        for n in [len, self.extra.len(), BLOCK, blocks] {
             w.u64(n as u64);
         }
-        for block in pairs.chunks(BLOCK) {
-            w.u64(block[0].0);
-        }
-        let crcs_at = w.0.len();
-        w.bytes(&vec![0; padded_crcs(blocks)]);
-        for &(p, o) in self.extra.iter().chain(&pairs) {
+        firsts.into_iter().for_each(|p| w.u64(p));
+        put_crcs(&mut w, &crcs);
+        for &(p, o) in &self.extra {
             w.u64(p);
             w.u64(o);
         }
-        // Each block's CRC, over the bytes just written.
-        let mut bytes = w.0;
-        write_crcs(&mut bytes, crcs_at, &block_starts(at, pairs.len()));
-        bytes
+        w.0
     }
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {
         self.load(Payload::owned(bytes.to_vec()))
@@ -310,16 +308,6 @@ impl View for KeysView {
         self.base = base;
         self.extra = extra;
         Ok(())
-    }
-    fn checked_len(&self, payload: &[u8]) -> usize {
-        let mut r = Reader::new(payload);
-        match (r.u64(), r.u64()) {
-            (Ok(len), Ok(n_extra)) => usize::try_from(len)
-                .ok()
-                .zip(usize::try_from(n_extra).ok())
-                .map_or(payload.len(), |(len, n_extra)| checked_len(len, n_extra)),
-            _ => payload.len(),
-        }
     }
     fn verify(&self) -> Result<(), ViewDataError> {
         self.base.verify()
@@ -415,7 +403,7 @@ mod tests {
     fn a_damaged_block_is_an_error_never_a_wrong_answer() {
         let (view, all) = filled(3000);
         let mut bytes = view.encode();
-        let pairs_at = view.checked_len(&bytes);
+        let pairs_at = view.encode_parts(&mut Bulk::memory()).len();
         assert!(pairs_at < 200, "the checked part is a small directory");
         // Flip one offset byte in the second block's pairs.
         bytes[pairs_at + BLOCK * PAIR + 5 * PAIR + 8] ^= 0x40;

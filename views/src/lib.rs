@@ -66,3 +66,4 @@ pub use scan::Facts;
 pub use stored::{MsgRef, StoredMsg};
 pub use subscribe::{Filter, Subscription};
 pub use view::{Indexed, View, ViewDataError};
+pub use viewfile::Bulk;

@@ -41,7 +41,7 @@ use sluice_msg::MsgId;
 use crate::codec::FastMap;
 use crate::scan::Facts;
 use crate::view::{Indexed, View, ViewDataError};
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 use wire::{Reader, Writer};
 
 /// An ancestor of a claimant, resolved as far as the view knows.
@@ -550,14 +550,11 @@ impl View for Tangles {
     /// name key; body: node count and per node its id, offset, timestamp, ancestor count, and
     /// per ancestor a varint tag: 0 = root, 1 = unknown followed by the 32-byte id, `2 + i` =
     /// node `i`).
-    fn encode(&self) -> Vec<u8> {
-        // About 60 bytes per member (id, offset, timestamp, one or two previous).
-        let members: usize = self.tangles.values().map(|t| t.nodes.len()).sum();
+    fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
         let mut head = Writer::with_capacity(64);
         head.len(self.names.len());
         self.names.iter().for_each(|n| head.str(n));
-        let bytes = self.file.bytes() + self.tangles.len() * 40 + members * 60;
-        let mut out = stored::TangleWriter::new(head.0, bytes);
+        let mut out = stored::TangleWriter::new(head.0, bulk);
         let mut keys: Vec<&TangleKey> = self.tangles.keys().collect();
         keys.sort_unstable();
         let mut memory = keys.into_iter().peekable();
@@ -607,10 +604,6 @@ impl View for Tangles {
         fresh.file = Arc::new(file);
         *self = fresh;
         Ok(())
-    }
-
-    fn checked_len(&self, payload: &[u8]) -> usize {
-        stored::checked_len(payload)
     }
 
     fn verify(&self) -> Result<(), ViewDataError> {

@@ -11,9 +11,9 @@
 use std::sync::Arc;
 
 use crate::codec::{FastMap, Reader, Writer};
-use crate::inplace::{RUN_BLOCK, Run, run_starts, write_crcs};
+use crate::inplace::{BlockWriter, RUN_BLOCK, Run, put_crcs};
 use crate::view::{Indexed, View, ViewDataError};
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 
 /// Bytes of the payload's fixed fields: types, offsets, blocks.
 const FIXED: usize = 3 * 8;
@@ -171,11 +171,11 @@ impl View for TypesView {
             }
         }
     }
-    fn encode(&self) -> Vec<u8> {
+    fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
         let types = self.merged();
         let len: usize = types.iter().map(|t| t.1.len()).sum();
         let blocks = len.div_ceil(RUN_BLOCK);
-        let mut w = Writer::with_capacity(64 + types.len() * 48 + len * 8);
+        let mut w = Writer::with_capacity(64 + types.len() * 48 + blocks * 4);
         for n in [types.len(), len, blocks] {
             w.u64(n as u64);
         }
@@ -187,15 +187,12 @@ impl View for TypesView {
             w.u64(start as u64);
             start += offsets.len();
         }
-        let crcs_at = w.0.len();
-        w.bytes(&vec![0; (blocks * 4).next_multiple_of(8)]);
-        let at = w.0.len();
+        let mut run = BlockWriter::new(bulk, RUN_BLOCK * 8);
         for (_, offsets) in &types {
-            offsets.iter().for_each(|&o| w.u64(o));
+            offsets.iter().for_each(|&o| run.put(&o.to_le_bytes()));
         }
-        let mut bytes = w.0;
-        write_crcs(&mut bytes, crcs_at, &run_starts(at, len));
-        bytes
+        put_crcs(&mut w, &run.finish());
+        w.0
     }
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError> {
         self.load(Payload::owned(bytes.to_vec()))
@@ -205,9 +202,6 @@ impl View for TypesView {
         self.file = Arc::new(stored);
         self.tails.clear();
         Ok(())
-    }
-    fn checked_len(&self, payload: &[u8]) -> usize {
-        directory(payload).map_or(payload.len(), |(_, at)| at)
     }
     fn verify(&self) -> Result<(), ViewDataError> {
         self.file.run.verify()
@@ -275,7 +269,7 @@ mod tests {
             built.apply(&msg("vote", o));
         }
         let mut bytes = built.encode();
-        let at = built.checked_len(&bytes);
+        let at = built.encode_parts(&mut Bulk::memory()).len();
         bytes[at + 8 * 4500 + 1] ^= 1;
         let mut back = TypesView::new();
         back.decode(&bytes).expect("the directory is intact");

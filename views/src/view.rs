@@ -8,7 +8,7 @@
 use sluice_msg::{FeedId, MsgId};
 
 use crate::scan::Facts;
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 
 /// One message as the views see it: decoded once per record and shared by every view.
 #[derive(Debug, Clone, Copy)]
@@ -80,20 +80,27 @@ pub trait View: Send + Sync {
     fn version(&self) -> u32;
     /// Folds one durable message into the state.
     fn apply(&mut self, msg: &Indexed<'_>);
-    /// Serialises the whole state (the database adds header, `since` and checksum).
-    fn encode(&self) -> Vec<u8>;
+    /// Serialises the whole state (the database adds header, `since` and checksum): the head
+    /// from [`View::encode_parts`] followed by its bulk.
+    fn encode(&self) -> Vec<u8> {
+        let mut bulk = Bulk::memory();
+        let mut head = self.encode_parts(&mut bulk);
+        head.extend_from_slice(&bulk.into_vec());
+        head
+    }
+    /// Serialises the state in two parts: returns the head, which the file's checksum covers,
+    /// and writes the rest to `bulk`, which may spill to a file as it grows (so a large view is
+    /// never held whole in memory while it is written). Whatever `bulk` gets, the view must
+    /// check itself, piece by piece, when it reads it; a view that does not writes nothing
+    /// there.
+    fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8>;
     /// Replaces the state with one read back from [`View::encode`]'s bytes.
     fn decode(&mut self, bytes: &[u8]) -> Result<(), ViewDataError>;
     /// Replaces the state with the payload of the view's file. The default decodes it; a view
     /// that answers from its file in place keeps `payload` (and checks the parts the file
-    /// checksum leaves to it, see [`View::checked_len`], as it reads them).
+    /// checksum leaves to it, the bulk of [`View::encode_parts`], as it reads them).
     fn load(&mut self, payload: Payload) -> Result<(), ViewDataError> {
         self.decode(payload.bytes())
-    }
-    /// How much of `payload` (from [`View::encode`]) the file's checksum covers; the view
-    /// checks the rest itself when it reads it. The default: all of it.
-    fn checked_len(&self, payload: &[u8]) -> usize {
-        payload.len()
     }
     /// Checks every part of a loaded file the view has not checked yet; the database calls it
     /// before writing the state again, so damage is never carried into a new file. The

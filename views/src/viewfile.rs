@@ -4,16 +4,17 @@
 //! Layout (little-endian, see `views/FORMAT.md`): magic, file format version, view name
 //! (16 bytes, zero padded), view version, `since`, payload length, checked length, CRC32 of
 //! everything before the checksum field plus the checked part of the payload, then the payload
-//! from [`crate::View::encode`]. The checked part is the whole payload except for views that
-//! check the rest themselves, piece by piece, when they first read it (the keys view: see
-//! [`crate::View::checked_len`]).
+//! from [`crate::View::encode_parts`]: its head, which is the checked part, then its bulk,
+//! which the view checks itself, piece by piece, when it first reads it (a view that checks
+//! nothing itself writes no bulk, and the checksum covers the whole payload). A large bulk is
+//! written through a temporary file ([`Bulk`]), never held whole in memory.
 //!
 //! A file is read in place through a read-only mapping ([`sluice_log::MappedFile`]): files
 //! are only ever replaced by rename, never changed in place, so a view may keep reading the
 //! payload of the file it loaded ([`Payload`]).
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,6 +45,9 @@ pub struct Loaded {
     pub version: u32,
     /// Every log record below this offset is folded into the payload.
     pub since: u64,
+    /// How many bytes at the payload's start the file checksum covers (the head of
+    /// [`crate::View::encode_parts`]); the view checks the rest itself.
+    pub checked: usize,
     /// The view's encoded state, read in place.
     pub payload: Payload,
 }
@@ -123,15 +127,16 @@ pub fn encode(name: &str, version: u32, since: u64, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The header of the file holding `payload`; its checksum covers `payload[..checked]`.
+/// The header of a file whose payload is `len` bytes long and begins with `checked`, the part
+/// its checksum covers.
 pub fn header(
     name: &str,
     version: u32,
     since: u64,
-    payload: &[u8],
-    checked: usize,
+    checked: &[u8],
+    len: usize,
 ) -> [u8; FILE_HEADER_LEN] {
-    let checked = checked.min(payload.len());
+    debug_assert!(checked.len() <= len);
     let mut out = Vec::with_capacity(FILE_HEADER_LEN);
     out.extend_from_slice(&VIEW_MAGIC);
     out.extend_from_slice(&VIEW_FILE_VERSION.to_le_bytes());
@@ -141,9 +146,9 @@ pub fn header(
     out.extend_from_slice(&padded);
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&since.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&(checked as u64).to_le_bytes());
-    let crc = checksum(&out, &payload[..checked]);
+    out.extend_from_slice(&(len as u64).to_le_bytes());
+    out.extend_from_slice(&(checked.len() as u64).to_le_bytes());
+    let crc = checksum(&out, checked);
     out.extend_from_slice(&crc.to_le_bytes());
     out.try_into()
         .expect("the fields add up to the header length")
@@ -158,17 +163,19 @@ fn checksum(header: &[u8], checked: &[u8]) -> u32 {
 
 /// Parses and checks file bytes for the view `name` at `version`.
 pub fn decode(bytes: Vec<u8>, name: &str, version: u32) -> Result<Loaded, Unusable> {
-    let (version, since) = check(&bytes, name, version)?;
+    let (version, since, checked) = check(&bytes, name, version)?;
     let payload = Payload::owned(bytes[FILE_HEADER_LEN..].to_vec());
     Ok(Loaded {
         version,
         since,
+        checked,
         payload,
     })
 }
 
-/// Checks a whole file's header and checksum; returns its view version and `since`.
-fn check(bytes: &[u8], name: &str, version: u32) -> Result<(u32, u64), Unusable> {
+/// Checks a whole file's header and checksum; returns its view version, `since` and checked
+/// length.
+fn check(bytes: &[u8], name: &str, version: u32) -> Result<(u32, u64, usize), Unusable> {
     if bytes.len() < FILE_HEADER_LEN {
         return Err(Unusable::Malformed("shorter than its header"));
     }
@@ -203,7 +210,7 @@ fn check(bytes: &[u8], name: &str, version: u32) -> Result<(u32, u64), Unusable>
             wanted: version,
         });
     }
-    Ok((found, le_u64(bytes, SINCE_AT)))
+    Ok((found, le_u64(bytes, SINCE_AT), checked))
 }
 
 /// Maps and checks a view file; a missing file is [`Unusable::Missing`].
@@ -213,32 +220,148 @@ pub fn load(dir: &Path, name: &str, version: u32) -> Result<Loaded, Unusable> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unusable::Missing),
         Err(_) => return Err(Unusable::Malformed("unreadable")),
     };
-    let (version, since) = check(file.bytes(), name, version)?;
+    let (version, since, checked) = check(file.bytes(), name, version)?;
     Ok(Loaded {
         version,
         since,
+        checked,
         payload: Payload(Arc::new(Source::File(file))),
     })
 }
 
 /// Writes a view file atomically: temp file, fsync, rename over the old one, fsync the dir.
 pub fn store(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    store_parts(dir, name, &[bytes])
+    store_parts(dir, name, &[bytes], Bulk::memory())
 }
 
-/// [`store`] of a file given in pieces (a [`header`] and its payload: no copy of a large
-/// payload is made to put the header in front of it).
-pub fn store_parts(dir: &Path, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+/// [`store`] of a file given in pieces: a [`header`], the payload's head, and its bulk (in
+/// memory, or spilled to a temporary file and copied from there in the kernel), so no copy of
+/// a large payload is made to put the header in front of it.
+pub fn store_parts(dir: &Path, name: &str, parts: &[&[u8]], bulk: Bulk) -> io::Result<()> {
     let path = path_of(dir, name);
     let tmp = dir.join(format!("{name}.view.tmp"));
     let mut file = File::create(&tmp)?;
     for part in parts {
         file.write_all(part)?;
     }
+    let len = bulk.len();
+    match bulk.finish()? {
+        Sink::Memory(bytes) => file.write_all(&bytes)?,
+        Sink::Spill(spill) => {
+            let mut spill = spill.into_inner().map_err(io::IntoInnerError::into_error)?;
+            spill.seek(SeekFrom::Start(0))?;
+            // `io::copy` between files is `copy_file_range` on Linux: no user-space buffer.
+            let copied = io::copy(&mut spill, &mut file)?;
+            if copied != len as u64 {
+                return Err(io::Error::other(format!(
+                    "the {name} view's spill file holds {copied} bytes, {len} were written"
+                )));
+            }
+        }
+    }
     file.sync_all()?;
     drop(file);
     fs::rename(&tmp, &path)?;
     File::open(dir)?.sync_all()
+}
+
+/// Where the bulk of a payload goes while a view encodes it ([`crate::View::encode_parts`]):
+/// memory, until it passes a limit, then a temporary file in the views directory (unnamed:
+/// it vanishes with the process, whatever way that ends), so writing a large view never holds
+/// its payload whole in memory. Write errors are kept and reported when the file is stored.
+#[derive(Debug)]
+pub struct Bulk {
+    sink: Sink,
+    len: usize,
+    /// Where to spill, and above how many bytes (`None`: always in memory).
+    spill: Option<(PathBuf, usize)>,
+    error: Option<io::Error>,
+}
+
+#[derive(Debug)]
+enum Sink {
+    Memory(Vec<u8>),
+    Spill(io::BufWriter<File>),
+}
+
+/// Buffer between a spilling [`Bulk`] and its file.
+const SPILL_BUFFER: usize = 256 << 10;
+
+impl Bulk {
+    /// A bulk held in memory.
+    pub fn memory() -> Self {
+        Self {
+            sink: Sink::Memory(Vec::new()),
+            len: 0,
+            spill: None,
+            error: None,
+        }
+    }
+
+    /// A bulk that moves to a temporary file in `dir` once it holds more than `above` bytes.
+    pub(crate) fn spilling(dir: &Path, above: usize) -> Self {
+        Self {
+            spill: Some((dir.to_path_buf(), above)),
+            ..Self::memory()
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.len += bytes.len();
+        if self.error.is_some() {
+            return;
+        }
+        let result = match &mut self.sink {
+            Sink::Memory(held) => {
+                held.extend_from_slice(bytes);
+                match &self.spill {
+                    Some((dir, above)) if held.len() > *above => {
+                        Self::spill(dir, held).map(|file| self.sink = Sink::Spill(file))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Sink::Spill(file) => file.write_all(bytes),
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    /// Moves the bytes held so far to a new temporary file in `dir`.
+    fn spill(dir: &Path, held: &mut Vec<u8>) -> io::Result<io::BufWriter<File>> {
+        let mut file = io::BufWriter::with_capacity(SPILL_BUFFER, tempfile::tempfile_in(dir)?);
+        file.write_all(held)?;
+        *held = Vec::new();
+        Ok(file)
+    }
+
+    /// The bytes of a bulk held in memory. Panics on a spilled one (only
+    /// [`Bulk::memory`] ones are read back this way).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self.sink {
+            Sink::Memory(bytes) => bytes,
+            Sink::Spill(_) => panic!("a spilled bulk is read through its file"),
+        }
+    }
+
+    fn finish(self) -> io::Result<Sink> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.sink),
+        }
+    }
 }
 
 fn le_u32(bytes: &[u8], at: usize) -> u32 {
@@ -286,7 +409,7 @@ mod tests {
     #[test]
     fn the_checksum_covers_the_checked_part_of_the_payload_only() {
         let payload = b"checked|left to the view";
-        let mut bytes = header("keys", 1, 5, payload, 8).to_vec();
+        let mut bytes = header("keys", 1, 5, &payload[..8], payload.len()).to_vec();
         bytes.extend_from_slice(payload);
         let mut tail = bytes.clone();
         *tail.last_mut().expect("non-empty") ^= 1;
@@ -317,10 +440,38 @@ mod tests {
         store(dir.path(), "feeds", &encode("feeds", 1, 9, b"x")).expect("store");
         assert_eq!(load(dir.path(), "feeds", 1).expect("load").since, 9);
         let head = header("keys", 2, 7, b"pay", 3);
-        store_parts(dir.path(), "keys", &[&head, b"pay"]).expect("store in parts");
+        store_parts(dir.path(), "keys", &[&head, b"pay"], Bulk::memory()).expect("in parts");
         let back = std::fs::read(path_of(dir.path(), "keys")).expect("read");
         assert_eq!(back, encode("keys", 2, 7, b"pay"));
         assert_eq!(load(dir.path(), "keys", 2).expect("load").payload(), b"pay");
         assert_eq!(load(dir.path(), "types", 1).unwrap_err(), Unusable::Missing);
+    }
+
+    #[test]
+    fn a_bulk_past_its_limit_is_spilled_and_stored_behind_the_head() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let payload: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let (head, rest) = payload.split_at(100);
+        let mut bulk = Bulk::spilling(dir.path(), 1000);
+        rest.chunks(777).for_each(|c| bulk.write(c));
+        assert!(matches!(bulk.sink, Sink::Spill(_)), "past the limit");
+        assert_eq!(bulk.len(), rest.len());
+        let header = header("backlinks", 3, 11, head, payload.len());
+        store_parts(dir.path(), "backlinks", &[&header, head], bulk).expect("store");
+        let back = std::fs::read(path_of(dir.path(), "backlinks")).expect("read");
+        let mut whole = encode("backlinks", 3, 11, &payload);
+        whole[CHECKED_AT..CHECKED_AT + 8].copy_from_slice(&100u64.to_le_bytes());
+        let crc = checksum(&whole, head);
+        whole[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(back, whole);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert_eq!(
+            names.len(),
+            1,
+            "the spill file is gone, no temp file is left"
+        );
+        let mut small = Bulk::spilling(dir.path(), 1000);
+        small.write(b"fits");
+        assert_eq!(small.into_vec(), b"fits");
     }
 }

@@ -6,7 +6,7 @@ use super::{Link, Target};
 use crate::inplace::{Keyed, KeyedWriter};
 use crate::tangles::wire::{Reader, Writer, strings};
 use crate::view::ViewDataError;
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 
 /// Bytes of a target as a key.
 const KEY: usize = 33;
@@ -79,11 +79,6 @@ impl Stored {
         self.keyed.trust();
     }
 
-    /// Number of targets in the file.
-    pub(super) fn targets(&self) -> usize {
-        self.keyed.len()
-    }
-
     /// Appends the file's links into `t` to `out`, in log order.
     pub(super) fn links_into(&self, t: &Target, out: &mut Vec<Link>) -> Result<(), ViewDataError> {
         let k = key(t);
@@ -122,20 +117,20 @@ pub(super) fn decode_links(
     Ok(last)
 }
 
-/// Writes a payload: paths, then the targets in order.
-pub(super) struct FileWriter {
-    keyed: KeyedWriter,
+/// Writes a payload: paths, then the targets in order (their blocks to a [`Bulk`]).
+pub(super) struct FileWriter<'b> {
+    keyed: KeyedWriter<'b>,
     body: Vec<u8>,
 }
 
-impl FileWriter {
-    /// A writer for a file whose links index `paths`; `bytes` sizes the buffer.
-    pub(super) fn new(paths: &[String], bytes: usize) -> Self {
+impl<'b> FileWriter<'b> {
+    /// A writer for a file whose links index `paths`, its blocks going to `bulk`.
+    pub(super) fn new(paths: &[String], bulk: &'b mut Bulk) -> Self {
         let mut w = Writer::with_capacity(64);
         w.len(paths.len());
         paths.iter().for_each(|p| w.str(p));
         Self {
-            keyed: KeyedWriter::new(w.0, bytes),
+            keyed: KeyedWriter::new(w.0, bulk),
             body: Vec::new(),
         }
     }
@@ -150,7 +145,7 @@ impl FileWriter {
         self.body = w.0;
     }
 
-    /// The payload.
+    /// The payload's head (paths and block directory).
     pub(super) fn finish(self) -> Vec<u8> {
         self.keyed.finish()
     }
@@ -166,12 +161,4 @@ pub(super) fn encode_links(links: &[Link], mut last: u64, out: &mut Vec<u8>) -> 
     }
     *out = w.0;
     last
-}
-
-/// Where the checked part of a payload ends: after the paths and the block directory.
-pub(super) fn checked_len(payload: &[u8]) -> usize {
-    strings(payload)
-        .ok()
-        .and_then(|(_, at)| Keyed::checked_len(payload, at, KEY))
-        .unwrap_or(payload.len())
 }

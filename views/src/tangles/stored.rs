@@ -6,7 +6,7 @@ use super::wire::{Reader, strings};
 use super::{Tangle, TangleKey, decode_nodes, decode_tangle};
 use crate::inplace::{Keyed, KeyedWriter};
 use crate::view::ViewDataError;
-use crate::viewfile::Payload;
+use crate::viewfile::{Bulk, Payload};
 
 /// Bytes of a tangle key: the root id, then the name key (big-endian, so bytes sort as keys).
 const KEY: usize = 36;
@@ -15,7 +15,6 @@ const KEY: usize = 36;
 #[derive(Debug, Default)]
 pub(super) struct Stored {
     keyed: Keyed,
-    bytes: usize,
 }
 
 /// A tangle key as bytes.
@@ -35,20 +34,14 @@ fn body_ok(body: &[u8]) -> bool {
 impl Stored {
     /// Reads the names and the block directory of a payload.
     pub(super) fn load(payload: Payload) -> Result<(Self, Vec<String>), ViewDataError> {
-        let bytes = payload.bytes().len();
         let (names, at) = strings(payload.bytes())?;
         let (keyed, _) = Keyed::load("tangles", payload, at, KEY, body_ok)?;
-        Ok((Self { keyed, bytes }, names))
+        Ok((Self { keyed }, names))
     }
 
     /// Whether the file holds no tangle.
     pub(super) fn is_empty(&self) -> bool {
         self.keyed.len() == 0
-    }
-
-    /// The payload's size (to size a new one).
-    pub(super) fn bytes(&self) -> usize {
-        self.bytes
     }
 
     /// The tangle `k`, decoded from the block that holds it.
@@ -94,13 +87,13 @@ impl Stored {
     }
 }
 
-/// Writes a payload: names, then the tangles in key order.
-pub(super) struct TangleWriter(KeyedWriter);
+/// Writes a payload: names, then the tangles in key order (their blocks to a [`Bulk`]).
+pub(super) struct TangleWriter<'b>(KeyedWriter<'b>);
 
-impl TangleWriter {
-    /// A writer placing the tangles after `head` (the names).
-    pub(super) fn new(head: Vec<u8>, bytes: usize) -> Self {
-        Self(KeyedWriter::new(head, bytes))
+impl<'b> TangleWriter<'b> {
+    /// A writer placing the tangles after `head` (the names), their blocks in `bulk`.
+    pub(super) fn new(head: Vec<u8>, bulk: &'b mut Bulk) -> Self {
+        Self(KeyedWriter::new(head, bulk))
     }
 
     /// Adds a tangle (keys in increasing order).
@@ -108,18 +101,10 @@ impl TangleWriter {
         self.0.push(key, body);
     }
 
-    /// The payload.
+    /// The payload's head (names and block directory).
     pub(super) fn finish(self) -> Vec<u8> {
         self.0.finish()
     }
-}
-
-/// Where the checked part of a payload ends: after the names and the block directory.
-pub(super) fn checked_len(payload: &[u8]) -> usize {
-    strings(payload)
-        .ok()
-        .and_then(|(_, at)| Keyed::checked_len(payload, at, KEY))
-        .unwrap_or(payload.len())
 }
 
 #[cfg(test)]
