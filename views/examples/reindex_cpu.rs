@@ -3,8 +3,8 @@
 //! the development machine is shared (CPU time counts every thread, rayon's included).
 //! `SCAN_ONLY=1` times only the content scanner; `REINDEX_ONLY=contacts,tangles` (empty = all)
 //! times only that reindex, for profiling with `perf record`. `REINDEX_STORE=<dir>` keeps the
-//! store in `<dir>` (filled on the first run, reused after), so that a profile of a
-//! `REINDEX_ONLY` run holds little besides the rebuilds.
+//! store in `<dir>` (filled on the first run, reused after; `REINDEX_REPS` rebuilds, 20 by
+//! default), so that a profile of a `REINDEX_ONLY` run holds little besides the rebuilds.
 
 use std::hint::black_box;
 
@@ -49,11 +49,12 @@ fn entries() -> Vec<(Message, Option<f64>)> {
         .collect()
 }
 
-/// Rebuilds the views named in `REINDEX_ONLY` (all when empty) twenty times.
+/// Rebuilds the views named in `REINDEX_ONLY` (all when empty) `REINDEX_REPS` times (20).
 fn reindex_only(db: &Db) {
     let name = std::env::var("REINDEX_ONLY").expect("name");
     let names: Vec<&str> = name.split(',').filter(|n| !n.is_empty()).collect();
-    measure("reindex x20", 20, || {
+    let reps = std::env::var("REINDEX_REPS").map_or(20, |r| r.parse().expect("a count"));
+    measure(&format!("reindex x{reps}"), reps, || {
         db.reindex(&names, &mut |_| {}).expect("reindex")
     });
 }

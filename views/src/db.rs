@@ -17,6 +17,7 @@ use crate::contacts::Contacts;
 use crate::engine::{self, AnySlot, Progress, Slot};
 use crate::error::Error;
 use crate::feeds::FeedsView;
+use crate::ingest::persist_due;
 use crate::keys::KeysView;
 use crate::stored::MsgRef;
 use crate::subscribe::{Filter, Hub, Subscription};
@@ -46,6 +47,11 @@ pub struct DbOptions {
     /// View files are rewritten after this many log bytes were applied, or an eighth of the
     /// log when that is more (and on drop, after a reindex).
     pub persist_every: u64,
+    /// While views are rebuilt or catch up from the log (reindex, a view rebuilt on open), their
+    /// files are written after this many log bytes were applied, or an eighth of the log when
+    /// that is more: what a view holds in memory until its next write stays bounded by a part
+    /// of the log instead of growing with the store, and rewriting costs O(log) in total.
+    pub rebuild_persist_every: u64,
     /// A view file's payload is built in memory up to this many bytes; past it, the rest is
     /// written through a temporary file in the views directory, so writing a large view
     /// costs a bounded amount of memory.
@@ -59,6 +65,7 @@ impl Default for DbOptions {
             read_your_writes: true,
             subscriber_capacity: 1024,
             persist_every: 64 << 20,
+            rebuild_persist_every: 256 << 20,
             spill_above: 4 << 20,
         }
     }
@@ -289,7 +296,26 @@ impl Db {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), Error> {
         let _guard = lock(&self.catching_up);
-        engine::catch_up(&self.log, &self.loaded_slots(), end, progress)
+        let slots = self.loaded_slots();
+        let mut checkpoint = self.checkpoints(&slots);
+        engine::catch_up(&self.log, &slots, end, progress, &mut checkpoint)
+    }
+
+    /// Writes the files of `slots` (all at `done` or beyond) whenever
+    /// [`DbOptions::rebuild_persist_every`] log bytes were applied since the last write, for
+    /// [`engine::catch_up`]. A read-only handle never writes.
+    fn checkpoints<'s>(
+        &'s self,
+        slots: &'s [&'s dyn AnySlot],
+    ) -> impl FnMut(u64) -> Result<(), Error> + 's {
+        let mut last = slots.iter().map(|s| s.since()).min().unwrap_or(0);
+        move |done| {
+            if self.read_only || !persist_due(self.opts.rebuild_persist_every, last, done) {
+                return Ok(());
+            }
+            last = done;
+            self.persist_checked(slots)
+        }
     }
 
     /// Brings `slot` up to the durable end of the log (read-your-writes).
@@ -438,7 +464,8 @@ impl Db {
                 self.load_slot(*slot);
                 slot.reset();
             }
-            engine::catch_up(&self.log, &chosen, end, progress)?;
+            let mut checkpoint = self.checkpoints(&chosen);
+            engine::catch_up(&self.log, &chosen, end, progress, &mut checkpoint)?;
         }
         self.persist_slots(&chosen)
     }
@@ -471,7 +498,8 @@ impl Db {
             .map(|slot| {
                 let file = slot.check_file(&self.views_dir());
                 let blank = slot.blank();
-                engine::catch_up(&self.log, &[blank.as_ref()], end, &mut |_| {})?;
+                let nothing = &mut |_| Ok(());
+                engine::catch_up(&self.log, &[blank.as_ref()], end, &mut |_| {}, nothing)?;
                 let matches_log = blank.snapshot() == slot.snapshot();
                 Ok(ViewCheck {
                     name: slot.name(),

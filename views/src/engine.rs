@@ -265,12 +265,15 @@ impl<V: View + 'static> AnySlot for Slot<V> {
 /// Feeds every record in `[min since, end)` to the slots that have not seen it, in chunks;
 /// content JSON is parsed (in parallel) only when a lagging view needs it. Chunks are
 /// pipelined: while the views apply one chunk, the next is read, decoded and scanned, so a
-/// view that takes longer than the others does not leave the other cores idle.
+/// view that takes longer than the others does not leave the other cores idle. After each
+/// chunk but the last, every slot is at least at its end, which `checkpoint` is given (to
+/// write the view files when that is due).
 pub(crate) fn catch_up(
     log: &Log,
     slots: &[&dyn AnySlot],
     end: u64,
     progress: &mut dyn FnMut(Progress),
+    checkpoint: &mut dyn FnMut(u64) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let Some(from) = slots.iter().map(|s| s.since()).min() else {
         return Ok(());
@@ -295,6 +298,9 @@ pub(crate) fn catch_up(
             total: end,
             records,
         });
+        if !last {
+            checkpoint(done)?;
+        }
         match next {
             None => return Ok(()),
             Some(next) => ready = next?,

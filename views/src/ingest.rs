@@ -284,7 +284,7 @@ fn drop_batch(batch: Batch, appended: Appended) {
 /// rewrite encodes whole views, so a fixed interval would make a store's total rewriting cost
 /// grow with the square of its size; a geometric one keeps it proportional to the log, while a
 /// crash never leaves more than an eighth of the log to catch up on.
-fn persist_due(every: u64, last: u64, end: u64) -> bool {
+pub(crate) fn persist_due(every: u64, last: u64, end: u64) -> bool {
     end.saturating_sub(last) >= every.max(end / 8)
 }
 

@@ -117,17 +117,9 @@ impl Base {
             return Ok(None);
         };
         let block = self.block(i)?;
-        let (mut lo, mut hi) = (0, block.len() / PAIR);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if le_u64(block, mid * PAIR) < p {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        let hit = lo * PAIR < block.len() && le_u64(block, lo * PAIR) == p;
-        Ok(hit.then(|| le_u64(block, lo * PAIR + 8)))
+        let at = find_in_block(block, p);
+        let hit = at * PAIR < block.len() && le_u64(block, at * PAIR) == p;
+        Ok(hit.then(|| le_u64(block, at * PAIR + 8)))
     }
 
     /// Checks every block not checked yet.
@@ -145,6 +137,34 @@ impl Base {
                 .map(|c| (le_u64(c, 0), le_u64(c, 8)))
         })
     }
+}
+
+/// The index of the first pair of `block` (sorted by prefix) whose prefix is not below `p`.
+/// Prefixes are the first bytes of hashes, spread evenly, so the search starts where `p`
+/// would sit if they were evenly spaced and steps from there (one or two cache lines instead
+/// of a binary search's ten); it is only ever a starting point, so any input gives the right
+/// answer, skewed ones just more slowly.
+fn find_in_block(block: &[u8], p: u64) -> usize {
+    let n = block.len() / PAIR;
+    let prefix = |i: usize| le_u64(block, i * PAIR);
+    if n == 0 || p <= prefix(0) {
+        return 0;
+    }
+    let (first, last) = (prefix(0), prefix(n - 1));
+    if p > last {
+        return n;
+    }
+    // first < p <= last here, so last > first.
+    let guess = u128::from(p - first) * (n as u128 - 1) / u128::from(last - first);
+    let mut at = usize::try_from(guess).unwrap_or(n - 1).min(n - 1);
+    // Invariant afterwards: prefix(at - 1) < p <= prefix(at).
+    while prefix(at) < p {
+        at += 1;
+    }
+    while at > 0 && prefix(at - 1) >= p {
+        at -= 1;
+    }
+    at
 }
 
 /// Whether a block's pairs are sorted with distinct prefixes and start at `first`.
@@ -335,6 +355,38 @@ mod tests {
 
     fn get(view: &KeysView, p: u64) -> Option<u64> {
         view.offset_of(p).expect("no damage")
+    }
+
+    #[test]
+    fn the_search_in_a_block_finds_what_a_binary_search_finds() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let even: Vec<u64> = (0..1024).map(|_| next()).collect();
+        let skewed: Vec<u64> = (0..1024u64).map(|i| i * i * i).chain([u64::MAX]).collect();
+        let runs: Vec<u64> = (0..600u64).chain(1 << 60..(1 << 60) + 400).collect();
+        for mut prefixes in [even, skewed, runs, vec![7], vec![]] {
+            prefixes.sort_unstable();
+            prefixes.dedup();
+            let block: Vec<u8> = prefixes
+                .iter()
+                .flat_map(|p| [p.to_le_bytes(), 0u64.to_le_bytes()].concat())
+                .collect();
+            let mut probes: Vec<u64> = prefixes
+                .iter()
+                .flat_map(|&p| [p, p.wrapping_sub(1), p.wrapping_add(1)])
+                .collect();
+            probes.extend([0, 1, u64::MAX, u64::MAX / 2]);
+            probes.extend((0..200).map(|_| next()));
+            for p in probes {
+                let want = prefixes.partition_point(|&q| q < p);
+                assert_eq!(find_in_block(&block, p), want, "prefix {p:#x}");
+            }
+        }
     }
 
     /// `n` pseudo-random distinct prefixes with offsets 0.., plus the two extremes.

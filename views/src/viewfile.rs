@@ -322,27 +322,28 @@ impl Bulk {
         if self.error.is_some() {
             return;
         }
-        let result = match &mut self.sink {
-            Sink::Memory(held) => {
-                held.extend_from_slice(bytes);
-                match &self.spill {
-                    Some((dir, above)) if held.len() > *above => {
-                        Self::spill(dir, held).map(|file| self.sink = Sink::Spill(file))
-                    }
-                    _ => Ok(()),
-                }
+        let result = match (&mut self.sink, &self.spill) {
+            // Moved before the bytes that would pass the limit, so the buffer never grows
+            // past it.
+            (Sink::Memory(held), Some((dir, above))) if held.len() + bytes.len() > *above => {
+                Self::spill(dir, held, bytes).map(|file| self.sink = Sink::Spill(file))
             }
-            Sink::Spill(file) => file.write_all(bytes),
+            (Sink::Memory(held), _) => {
+                held.extend_from_slice(bytes);
+                Ok(())
+            }
+            (Sink::Spill(file), _) => file.write_all(bytes),
         };
         if let Err(e) = result {
             self.error = Some(e);
         }
     }
 
-    /// Moves the bytes held so far to a new temporary file in `dir`.
-    fn spill(dir: &Path, held: &mut Vec<u8>) -> io::Result<io::BufWriter<File>> {
+    /// Moves the bytes held so far, then `more`, to a new temporary file in `dir`.
+    fn spill(dir: &Path, held: &mut Vec<u8>, more: &[u8]) -> io::Result<io::BufWriter<File>> {
         let mut file = io::BufWriter::with_capacity(SPILL_BUFFER, tempfile::tempfile_in(dir)?);
         file.write_all(held)?;
+        file.write_all(more)?;
         *held = Vec::new();
         Ok(file)
     }

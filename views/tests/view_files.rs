@@ -375,3 +375,40 @@ fn view_files_written_through_spill_files_equal_those_built_in_memory() {
     let db = Db::open_with(spilled.path(), opts).expect("reopen");
     common::assert_views_match_log(&db, common::Files::Clean);
 }
+
+/// A rebuild writes the view files as it goes (every `rebuild_persist_every` log bytes, here
+/// after every chunk), so what it holds in memory does not grow with the store: while it runs,
+/// a file is seen holding a part of the log; after it, every file holds all of it and every
+/// view agrees with the log.
+#[test]
+fn a_rebuild_writes_the_view_files_as_it_goes() {
+    let mut generator = sluice_gen::Generator::new(sluice_gen::GenOptions::new(20_000, 40, "ck"))
+        .expect("generator");
+    let mut jsonl = Vec::new();
+    sluice_gen::write_jsonl(&mut generator, &mut jsonl).expect("generate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = DbOptions {
+        rebuild_persist_every: 1,
+        ..DbOptions::default()
+    };
+    let db = Db::open_with(dir.path(), opts).expect("open");
+    common::load(&db, common::entries(&jsonl), 5_000);
+    let views = dir.path().join("views");
+    let end = db.end();
+    let mut seen = Vec::new();
+    db.reindex(&[], &mut |_| {
+        let since = |name| viewfile::load(&views, name, 2).map(|l| l.since);
+        seen.push((since("keys"), since("backlinks")));
+    })
+    .expect("reindex");
+    let partial = |s: &Result<u64, _>| s.as_ref().is_ok_and(|&s| s > 0 && s < end);
+    assert!(
+        seen.iter().any(|(k, b)| partial(k) && partial(b)),
+        "files written part-way: {seen:?} (end {end})"
+    );
+    for view in db.view_info() {
+        let file = viewfile::load(&views, view.name, view.version).expect("a good file");
+        assert_eq!((view.since, file.since), (end, end), "{}", view.name);
+    }
+    common::assert_views_match_log(&db, common::Files::Clean);
+}
