@@ -66,7 +66,7 @@ impl Default for DbOptions {
             subscriber_capacity: 1024,
             persist_every: 64 << 20,
             rebuild_persist_every: 256 << 20,
-            spill_above: 4 << 20,
+            spill_above: 256 << 10,
         }
     }
 }
