@@ -224,9 +224,9 @@ impl FeedsView {
             .collect()
     }
 
-    /// Every feed (sorted by author) with its first sequence and offsets, file and memory
-    /// together (blocks as they are: [`View::verify`] first where damage must not spread).
-    fn merged(&self) -> Vec<(FeedId, u64, Vec<u64>)> {
+    /// Every feed (sorted by author) with its first sequence and message count, file and
+    /// memory together (the offsets are read one feed at a time, see `encode_parts`).
+    fn merged(&self) -> Vec<(FeedId, u64, u64)> {
         let mut authors: Vec<FeedId> = self.tails.keys().copied().collect();
         authors.sort_unstable();
         let (mut file, mut memory) = (
@@ -247,12 +247,9 @@ impl FeedsView {
                 (None, Some(_)) => memory.next(),
             };
             let Some(author) = author else { break };
-            let Some((first, count)) = self.extent(&author) else {
-                continue;
-            };
-            let mut offsets = self.offsets(&author, 0, count).unwrap_or_default();
-            offsets.truncate(usize::try_from(count).unwrap_or(usize::MAX));
-            out.push((author, first, offsets));
+            if let Some((first, count)) = self.extent(&author) {
+                out.push((author, first, count));
+            }
         }
         out
     }
@@ -289,22 +286,26 @@ impl View for FeedsView {
     }
     fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
         let feeds = self.merged();
-        let len: usize = feeds.iter().map(|f| f.2.len()).sum();
+        let len = usize::try_from(feeds.iter().map(|f| f.2).sum::<u64>()).expect("fits memory");
         let blocks = len.div_ceil(RUN_BLOCK);
         let mut w = Writer::with_capacity(checked_len(feeds.len(), blocks));
         for n in [feeds.len(), len, blocks] {
             w.u64(n as u64);
         }
         let mut start = 0;
-        for (author, first, offsets) in &feeds {
+        for &(author, first, count) in &feeds {
             w.bytes(&author.0);
-            w.u64(*first);
-            w.u64(offsets.len() as u64);
-            w.u64(start as u64);
-            start += offsets.len();
+            w.u64(first);
+            w.u64(count);
+            w.u64(start);
+            start += count;
         }
+        // One feed's offsets in memory at a time. A damaged block (not checked first) reads
+        // as zeros here; the database checks every block before it writes a file.
         let mut run = BlockWriter::new(bulk, RUN_BLOCK * 8);
-        for (_, _, offsets) in &feeds {
+        for &(author, _, count) in &feeds {
+            let mut offsets = self.offsets(&author, 0, count).unwrap_or_default();
+            offsets.resize(usize::try_from(count).expect("fits memory"), 0);
             offsets.iter().for_each(|&o| run.put(&o.to_le_bytes()));
         }
         put_crcs(&mut w, &run.finish());

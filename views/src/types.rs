@@ -134,24 +134,28 @@ impl TypesView {
         self.file.listed.get(name).map_or(0, |l| l.0) + self.tails.get(name).map_or(0, Vec::len)
     }
 
-    /// Every type's offsets, oldest first, by name (blocks as they are: [`View::verify`]
-    /// first where damage must not spread).
-    fn merged(&self) -> Vec<(&str, Vec<u64>)> {
+    /// Every type's name and message count, by name.
+    fn merged(&self) -> Vec<(&str, usize)> {
         let mut names: Vec<&String> = self.file.listed.keys().chain(self.tails.keys()).collect();
         names.sort_unstable();
         names.dedup();
         names
             .into_iter()
-            .map(|name| {
-                let mut offsets = Vec::with_capacity(self.count(name));
-                if let Some(&(count, start)) = self.file.listed.get(name.as_str()) {
-                    let read = self.file.run.get(start, start + count, &mut offsets);
-                    offsets.resize(if read.is_ok() { count } else { 0 }, 0);
-                }
-                offsets.extend(self.tails.get(name).into_iter().flatten());
-                (name.as_str(), offsets)
-            })
+            .map(|name| (name.as_str(), self.count(name)))
             .collect()
+    }
+
+    /// The offsets of type `name`, oldest first (blocks as they are: [`View::verify`] first
+    /// where damage must not spread; a damaged block reads as zeros here).
+    fn all_offsets(&self, name: &str) -> Vec<u64> {
+        let mut offsets = Vec::with_capacity(self.count(name));
+        if let Some(&(count, start)) = self.file.listed.get(name) {
+            let read = self.file.run.get(start, start + count, &mut offsets);
+            offsets.resize(if read.is_ok() { count } else { 0 }, 0);
+        }
+        offsets.extend(self.tails.get(name).into_iter().flatten());
+        offsets.resize(self.count(name), 0);
+        offsets
     }
 }
 
@@ -173,22 +177,24 @@ impl View for TypesView {
     }
     fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
         let types = self.merged();
-        let len: usize = types.iter().map(|t| t.1.len()).sum();
+        let len: usize = types.iter().map(|t| t.1).sum();
         let blocks = len.div_ceil(RUN_BLOCK);
         let mut w = Writer::with_capacity(64 + types.len() * 48 + blocks * 4);
         for n in [types.len(), len, blocks] {
             w.u64(n as u64);
         }
         let mut start = 0;
-        for (name, offsets) in &types {
+        for &(name, count) in &types {
             w.str(name);
             w.bytes(&[0; 8][..name.len().next_multiple_of(8) - name.len()]);
-            w.u64(offsets.len() as u64);
+            w.u64(count as u64);
             w.u64(start as u64);
-            start += offsets.len();
+            start += count;
         }
+        // One type's offsets in memory at a time.
         let mut run = BlockWriter::new(bulk, RUN_BLOCK * 8);
-        for (_, offsets) in &types {
+        for &(name, _) in &types {
+            let offsets = self.all_offsets(name);
             offsets.iter().for_each(|&o| run.put(&o.to_le_bytes()));
         }
         put_crcs(&mut w, &run.finish());
