@@ -43,6 +43,10 @@ pub(crate) struct Slot<V> {
     persisted: AtomicU64,
     rebuilt: Mutex<Option<Unusable>>,
     loaded: AtomicBool,
+    /// Held while the view's file is written: two threads writing the same view (a writer's
+    /// periodic write, and a query that rebuilt the view or caught it up far) take turns
+    /// instead of writing the same temp file at once; the second finds nothing new to write.
+    writing: Mutex<()>,
 }
 
 impl<V: View> Slot<V> {
@@ -54,6 +58,7 @@ impl<V: View> Slot<V> {
             persisted: AtomicU64::new(NEVER),
             rebuilt: Mutex::new(None),
             loaded: AtomicBool::new(false),
+            writing: Mutex::new(()),
         }
     }
 
@@ -229,6 +234,10 @@ impl<V: View + 'static> AnySlot for Slot<V> {
         read.err().map(|e| e.to_string())
     }
     fn persist(&self, dir: &Path, spill_above: usize) -> std::io::Result<()> {
+        let _writing = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let view = self.read();
         let since = self.since();
         // A view never loaded holds nothing of its file: writing it would throw the file away.
