@@ -120,13 +120,20 @@ fn kill_during_add_batch_loses_nothing_acknowledged() {
     assert_consistent(&db);
 }
 
-fn child_reindex(dir: &Path) {
-    let db = Db::open_with(dir, eager()).expect("child open");
-    let mut out = std::io::stdout();
-    loop {
-        db.reindex(&[], &mut |_| {}).expect("reindex");
-        writeln!(out, "reindexed").expect("stdout");
+/// Rebuilds every view over and over with `opts`, printing `chunk <done>` as each chunk is
+/// applied and `reindexed` after each rebuild.
+fn child_reindex(dir: &Path, opts: DbOptions) {
+    let db = Db::open_with(dir, opts).expect("child open");
+    let out = std::cell::RefCell::new(std::io::stdout());
+    let say = |line: String| {
+        let mut out = out.borrow_mut();
+        writeln!(out, "{line}").expect("stdout");
         out.flush().expect("flush stdout");
+    };
+    loop {
+        db.reindex(&[], &mut |p| say(format!("chunk {}", p.done)))
+            .expect("reindex");
+        say("reindexed".to_owned());
     }
 }
 
@@ -134,7 +141,7 @@ fn child_reindex(dir: &Path) {
 fn kill_during_reindex_leaves_usable_views() {
     if let Ok(dir) = std::env::var(DIR_ENV) {
         if std::env::var(CHILD_ENV).as_deref() == Ok("reindex") {
-            child_reindex(Path::new(&dir));
+            child_reindex(Path::new(&dir), eager());
         }
         return;
     }
@@ -163,22 +170,6 @@ fn generated_jsonl() -> Vec<u8> {
     jsonl
 }
 
-fn child_reindex_writing(dir: &Path) {
-    let opts = DbOptions {
-        rebuild_persist_every: 1,
-        ..eager()
-    };
-    let db = Db::open_with(dir, opts).expect("child open");
-    let mut out = std::io::stdout();
-    loop {
-        db.reindex(&[], &mut |p| {
-            writeln!(out, "chunk {}", p.done).expect("stdout");
-            out.flush().expect("flush stdout");
-        })
-        .expect("reindex");
-    }
-}
-
 /// A rebuild writes the view files after every chunk here; killed at any point of that, the
 /// store reopens with every view agreeing with the log.
 #[test]
@@ -186,7 +177,11 @@ fn kill_during_a_rebuild_that_writes_as_it_goes_leaves_usable_views() {
     const NAME: &str = "kill_during_a_rebuild_that_writes_as_it_goes_leaves_usable_views";
     if let Ok(dir) = std::env::var(DIR_ENV) {
         if std::env::var(CHILD_ENV).as_deref() == Ok("reindex-writing") {
-            child_reindex_writing(Path::new(&dir));
+            let opts = DbOptions {
+                rebuild_persist_every: 1,
+                ..eager()
+            };
+            child_reindex(Path::new(&dir), opts);
         }
         return;
     }

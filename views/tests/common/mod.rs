@@ -88,3 +88,15 @@ pub fn assert_views_match_log(db: &Db, files: Files) {
         .collect();
     assert!(bad.is_empty(), "views that fail the check: {bad:?}");
 }
+
+/// Asserts that every view of `db` loaded from its file (none was rebuilt on open); names
+/// those that were, and why.
+pub fn assert_loaded_from_files(db: &Db) {
+    let rebuilt: Vec<_> = db
+        .view_info()
+        .into_iter()
+        .filter(|v| v.rebuilt_because.is_some())
+        .map(|v| (v.name, v.rebuilt_because))
+        .collect();
+    assert!(rebuilt.is_empty(), "views rebuilt on open: {rebuilt:?}");
+}
