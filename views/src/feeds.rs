@@ -13,7 +13,7 @@ use std::sync::Arc;
 use sluice_msg::FeedId;
 
 use crate::codec::{RandomKeys, Reader, Writer};
-use crate::inplace::{BlockWriter, RUN_BLOCK, Run, put_crcs};
+use crate::inplace::{BlockWriter, RUN_BLOCK, Run, padded_crcs, put_crcs};
 use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::{Bulk, Payload};
 
@@ -125,7 +125,7 @@ impl Stored {
 
 /// Where the run of offsets starts: after the fixed fields, the directory and the CRCs.
 fn checked_len(feeds: usize, blocks: usize) -> usize {
-    FIXED + feeds * ENTRY + (blocks * 4).next_multiple_of(8)
+    FIXED + feeds * ENTRY + padded_crcs(blocks)
 }
 
 /// Author → offsets by sequence: read from the loaded file in place, plus what was applied

@@ -386,10 +386,15 @@ impl Keyed {
     }
 }
 
-/// Writes block CRC32s (little-endian u32s) to a head, zero-padded to a multiple of 8 bytes.
+/// Bytes of the room for `n` block CRC32s in a head: 4 each, padded to a multiple of 8.
+pub(crate) fn padded_crcs(n: usize) -> usize {
+    (n * 4).next_multiple_of(8)
+}
+
+/// Writes block CRC32s (little-endian u32s) to a head, zero-padded as [`padded_crcs`] says.
 pub(crate) fn put_crcs(w: &mut crate::codec::Writer, crcs: &[u32]) {
     crcs.iter().for_each(|c| w.bytes(&c.to_le_bytes()));
-    w.bytes(&[0; 4][..(crcs.len() * 4).next_multiple_of(8) - crcs.len() * 4]);
+    w.bytes(&[0; 4][..padded_crcs(crcs.len()) - crcs.len() * 4]);
 }
 
 /// Writes a run of fixed-size items to a [`Bulk`] in blocks of a fixed number of bytes (the

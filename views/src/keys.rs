@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use sluice_msg::MsgId;
 
 use crate::codec::{RandomKeys, Reader, Writer};
-use crate::inplace::{BlockWriter, Blocks, put_crcs};
+use crate::inplace::{BlockWriter, Blocks, padded_crcs, put_crcs};
 use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::{Bulk, Payload};
 
@@ -181,11 +181,6 @@ fn block_starts(at: usize, len: usize) -> Vec<usize> {
     (0..=blocks)
         .map(|i| at + (i * BLOCK).min(len) * PAIR)
         .collect()
-}
-
-/// Bytes of the CRC table for `n` blocks, padded to eight.
-fn padded_crcs(n: usize) -> usize {
-    (n * 4).next_multiple_of(8)
 }
 
 /// Where the pairs start: after the fixed fields, the directory and the collisions, all of

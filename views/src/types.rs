@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::codec::{FastMap, Reader, Writer};
-use crate::inplace::{BlockWriter, RUN_BLOCK, Run, put_crcs};
+use crate::inplace::{BlockWriter, RUN_BLOCK, Run, padded_crcs, put_crcs};
 use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::{Bulk, Payload};
 
@@ -33,7 +33,7 @@ impl Stored {
         if n_blocks != len.div_ceil(RUN_BLOCK) || bytes.len() != at + len * 8 {
             return Err(ViewDataError("types file size does not add up".into()));
         }
-        let crcs = bytes[at - (n_blocks * 4).next_multiple_of(8)..][..n_blocks * 4]
+        let crcs = bytes[at - padded_crcs(n_blocks)..][..n_blocks * 4]
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()))
             .collect();
@@ -81,7 +81,7 @@ fn directory(bytes: &[u8]) -> Result<(Directory, usize), ViewDataError> {
         types.push((name, as_usize(count)?, as_usize(start)?));
         at += 8 + types.last().map_or(0, |t| t.0.len()) + pad + 16;
     }
-    at += (blocks * 4).next_multiple_of(8);
+    at += padded_crcs(blocks);
     if at > bytes.len() {
         return Err(ViewDataError(
             "types directory is longer than the file".into(),
