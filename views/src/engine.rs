@@ -292,15 +292,24 @@ pub(crate) fn catch_up(
     }
     let mut iter = log.iter_unverified(from).peekable();
     let mut records = 0u64;
-    let mut ready = read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw))?;
+    let first = Buffers::default();
+    let mut ready = read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw, first))?;
+    let mut spare = Buffers::default();
     loop {
         let (done, count) = (ready.end, ready.entries.len() as u64);
         let last = done >= end;
-        // The applied chunk is also freed on the applying side, off the serial path.
-        let ((), next) = rayon::join(
+        let buffers = std::mem::take(&mut spare);
+        // The applied chunk is also emptied on the applying side, off the serial path; its
+        // buffers come back for the chunk after next.
+        let (used, next) = rayon::join(
             move || apply_prepared(slots, ready),
-            || (!last).then(|| read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw))),
+            || {
+                (!last).then(|| {
+                    read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw, buffers))
+                })
+            },
         );
+        spare = used;
         records += count;
         progress(Progress {
             done,
@@ -345,6 +354,16 @@ struct RawChunk<'a> {
     end: u64,
 }
 
+/// The per-record vectors of a chunk, reused from one chunk to the one after next (two
+/// chunks are in flight). They are megabytes per chunk (8,192 facts of 272 bytes alone are
+/// 2.2 MB): allocated afresh, each chunk would map and fault in new pages, and a big store's
+/// rebuild would churn through hundreds of megabytes of them.
+#[derive(Default)]
+struct Buffers<'a> {
+    entries: Vec<Indexed<'a>>,
+    facts: Vec<Option<Facts>>,
+}
+
 /// A chunk decoded for the views that lag behind its end: the views' inputs, plus parsed
 /// contents or content facts when such a view needs them.
 struct Prepared<'a> {
@@ -360,14 +379,24 @@ struct Prepared<'a> {
 /// does not change which slots those are: it moves them only to earlier ends.) Each record's
 /// CRC is checked, its header decoded and its content scanned in one parallel pass that
 /// writes straight into place; the first bad record (by offset) fails the chunk.
-fn prepare<'a>(slots: &[&dyn AnySlot], raw: RawChunk<'a>) -> Result<Prepared<'a>, Error> {
+fn prepare<'a>(
+    slots: &[&dyn AnySlot],
+    raw: RawChunk<'a>,
+    buffers: Buffers<'a>,
+) -> Result<Prepared<'a>, Error> {
     let lagging: Vec<&dyn AnySlot> = lagging(slots, raw.end);
     let want_facts = lagging.iter().any(|s| s.uses_facts());
     let want_contents = lagging.iter().any(|s| s.needs_content() && !s.uses_facts());
     let first_error: Mutex<Option<(u64, Error)>> = Mutex::new(None);
     let n = raw.records.len();
-    let mut entries = vec![placeholder(0); n];
-    let mut facts: Vec<Option<Facts>> = std::iter::repeat_with(|| None).take(n).collect();
+    let Buffers {
+        mut entries,
+        mut facts,
+    } = buffers;
+    entries.clear();
+    entries.resize(n, placeholder(0));
+    facts.clear();
+    facts.resize_with(n, || None);
     (entries.par_iter_mut().zip(facts.par_iter_mut()))
         .zip(raw.records.par_iter())
         .for_each(|((entry, slot), record)| {
@@ -462,22 +491,32 @@ fn lagging<'s>(slots: &[&'s dyn AnySlot], end: u64) -> Vec<&'s dyn AnySlot> {
 
 /// Applies a prepared chunk to every slot still below its end, views in parallel; the
 /// chunk is freed here.
-fn apply_prepared(slots: &[&dyn AnySlot], chunk: Prepared<'_>) {
-    let with_content: Vec<Indexed<'_>>;
-    let entries = if chunk.contents.is_empty() {
-        &chunk.entries
-    } else {
-        with_content = (chunk.entries.iter().zip(&chunk.contents))
-            .map(|(e, c)| Indexed {
-                content: c.as_ref(),
-                ..*e
-            })
-            .collect();
-        &with_content
-    };
-    lagging(slots, chunk.end)
-        .par_iter()
-        .for_each(|slot| slot.apply_chunk(entries, Some(&chunk.facts), chunk.end));
+fn apply_prepared<'a>(slots: &[&dyn AnySlot], chunk: Prepared<'a>) -> Buffers<'a> {
+    {
+        let with_content: Vec<Indexed<'_>>;
+        let entries = if chunk.contents.is_empty() {
+            &chunk.entries
+        } else {
+            with_content = (chunk.entries.iter().zip(&chunk.contents))
+                .map(|(e, c)| Indexed {
+                    content: c.as_ref(),
+                    ..*e
+                })
+                .collect();
+            &with_content
+        };
+        lagging(slots, chunk.end)
+            .par_iter()
+            .for_each(|slot| slot.apply_chunk(entries, Some(&chunk.facts), chunk.end));
+    }
+    let Prepared {
+        mut entries,
+        mut facts,
+        ..
+    } = chunk;
+    entries.clear();
+    facts.clear();
+    Buffers { entries, facts }
 }
 
 /// Applies the same entries (with their content facts, for the views that read them) to
@@ -554,7 +593,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (a, b) = (record(1), record(2));
         let (log, at) = log_of(&dir.path().join("good"), &[&a, &b]);
-        let ready = prepare(&[], chunk_of(&log)).expect("good chunk");
+        let ready = prepare(&[], chunk_of(&log), Buffers::default()).expect("good chunk");
         let seqs: Vec<(u64, u64)> = ready
             .entries
             .iter()
@@ -566,7 +605,7 @@ mod tests {
             .map(|i| if i == 7 || i == 40 { &bad[..] } else { &a[..] })
             .collect();
         let (log, at) = log_of(&dir.path().join("bad"), &records);
-        let err = prepare(&[], chunk_of(&log)).err();
+        let err = prepare(&[], chunk_of(&log), Buffers::default()).err();
         assert!(
             matches!(err, Some(Error::Record { offset, .. }) if offset == at[7]),
             "{err:?}"
@@ -589,7 +628,7 @@ mod tests {
         }
         std::fs::write(&path, &bytes).expect("write log");
         let log = Log::open(&path).expect("reopen");
-        let err = prepare(&[], chunk_of(&log)).err();
+        let err = prepare(&[], chunk_of(&log), Buffers::default()).err();
         assert!(
             matches!(err, Some(Error::Log(sluice_log::Error::Corrupt { offset, .. })) if offset == at[9]),
             "{err:?}"
