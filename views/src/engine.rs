@@ -292,8 +292,8 @@ pub(crate) fn catch_up(
     }
     let mut iter = log.iter_unverified(from).peekable();
     let mut records = 0u64;
-    let first = Buffers::default();
-    let mut ready = read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw, first))?;
+    let mut ready =
+        read_chunk(&mut iter, end).and_then(|raw| prepare(slots, raw, Buffers::default()))?;
     let mut spare = Buffers::default();
     loop {
         let (done, count) = (ready.end, ready.entries.len() as u64);
@@ -490,7 +490,7 @@ fn lagging<'s>(slots: &[&'s dyn AnySlot], end: u64) -> Vec<&'s dyn AnySlot> {
 }
 
 /// Applies a prepared chunk to every slot still below its end, views in parallel; the
-/// chunk is freed here.
+/// chunk's records are freed here and its emptied vectors returned for reuse.
 fn apply_prepared<'a>(slots: &[&dyn AnySlot], chunk: Prepared<'a>) -> Buffers<'a> {
     {
         let with_content: Vec<Indexed<'_>>;
