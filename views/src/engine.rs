@@ -39,6 +39,10 @@ pub struct Progress {
 pub(crate) struct Slot<V> {
     state: RwLock<V>,
     make: fn() -> V,
+    /// The view's constant traits, read once: asking the view itself takes its lock, which
+    /// an apply holds for a whole chunk, and a rebuild decoding the next chunk meanwhile
+    /// asks them (a worker thread blocked on that lock cannot help with any other task).
+    traits: Traits,
     since: AtomicU64,
     persisted: AtomicU64,
     rebuilt: Mutex<Option<Unusable>>,
@@ -51,9 +55,17 @@ pub(crate) struct Slot<V> {
 
 impl<V: View> Slot<V> {
     pub(crate) fn new(make: fn() -> V) -> Self {
+        let view = make();
+        let traits = Traits {
+            name: view.name(),
+            version: view.version(),
+            needs_content: view.needs_content(),
+            uses_facts: view.uses_facts(),
+        };
         Self {
-            state: RwLock::new(make()),
+            state: RwLock::new(view),
             make,
+            traits,
             since: AtomicU64::new(0),
             persisted: AtomicU64::new(NEVER),
             rebuilt: Mutex::new(None),
@@ -76,10 +88,7 @@ impl<V: View> Slot<V> {
     }
 
     fn try_load(&self, dir: &Path, log_end: u64) -> Result<(), Unusable> {
-        let view = self.read();
-        let (name, version) = (view.name(), view.version());
-        drop(view);
-        let loaded = viewfile::load(dir, name, version)?;
+        let loaded = viewfile::load(dir, self.traits.name, self.traits.version)?;
         if loaded.since > log_end {
             return Err(Unusable::Malformed("ahead of the log"));
         }
@@ -107,6 +116,16 @@ impl<V: View> Slot<V> {
             tracing::warn!(view = view.name(), reason = %why, "cannot read the view file just written; the view keeps its state in memory");
         }
     }
+}
+
+/// What a view says of itself that never changes ([`View::name`], [`View::version`],
+/// [`View::needs_content`], [`View::uses_facts`]).
+#[derive(Debug, Clone, Copy)]
+struct Traits {
+    name: &'static str,
+    version: u32,
+    needs_content: bool,
+    uses_facts: bool,
 }
 
 /// What the database needs from a slot, whatever its view type.
@@ -148,16 +167,16 @@ pub(crate) trait AnySlot: Send + Sync {
 
 impl<V: View + 'static> AnySlot for Slot<V> {
     fn name(&self) -> &'static str {
-        self.read().name()
+        self.traits.name
     }
     fn version(&self) -> u32 {
-        self.read().version()
+        self.traits.version
     }
     fn since(&self) -> u64 {
         self.since.load(Ordering::Acquire)
     }
     fn needs_content(&self) -> bool {
-        self.read().needs_content()
+        self.traits.needs_content
     }
     fn load(&self, dir: &Path, log_end: u64) -> Option<Unusable> {
         let mut rebuilt = self
@@ -184,13 +203,13 @@ impl<V: View + 'static> AnySlot for Slot<V> {
             .clone()
     }
     fn uses_facts(&self) -> bool {
-        self.read().uses_facts()
+        self.traits.uses_facts
     }
     fn apply_chunk(&self, entries: &[Indexed<'_>], facts: Option<&[Option<Facts>]>, end: u64) {
         let mut view = self.write();
         let since = self.since();
         let start = entries.partition_point(|e| e.offset < since);
-        match facts.filter(|_| view.uses_facts()) {
+        match facts.filter(|_| self.traits.uses_facts) {
             Some(facts) => {
                 for (entry, f) in entries[start..].iter().zip(&facts[start..]) {
                     view.apply_facts(entry, f.as_ref());
@@ -586,6 +605,30 @@ mod tests {
 
     fn chunk_of(log: &Log) -> RawChunk<'_> {
         read_chunk(&mut log.iter_unverified(0).peekable(), log.end()).expect("frames")
+    }
+
+    /// Preparing the next chunk asks each slot what its view reads while another thread
+    /// applies a chunk to that view under its write lock: the answers must not wait for it.
+    #[test]
+    fn a_slot_answers_what_its_view_reads_while_the_view_is_being_applied() {
+        let slot = Slot::new(crate::backlinks::Backlinks::new);
+        let applying = slot.write();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let asked = (
+                    slot.name(),
+                    slot.version(),
+                    slot.needs_content(),
+                    slot.uses_facts(),
+                );
+                tx.send(asked).expect("send");
+            });
+            let answered = rx.recv_timeout(std::time::Duration::from_secs(10));
+            drop(applying);
+            let (name, _, _, uses_facts) = answered.expect("answered while the lock was held");
+            assert_eq!((name, uses_facts), ("backlinks", true));
+        });
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub struct ViewDataError(pub String);
 /// `encode` must be deterministic (same state, same bytes): `Db::check_views` compares a
 /// view's bytes with those of a copy rebuilt from the log.
 pub trait View: Send + Sync {
-    /// Stable name; also names the view's file.
+    /// Stable name; also names the view's file. This and [`View::version`],
+    /// [`View::needs_content`] and [`View::uses_facts`] are asked once, of a fresh view, and
+    /// must not change.
     fn name(&self) -> &'static str;
     /// Bump when the state's meaning or encoding changes: the view is then rebuilt alone.
     fn version(&self) -> u32;
