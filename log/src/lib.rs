@@ -47,6 +47,11 @@ mod map;
 )]
 mod mapped;
 mod recovery;
+#[expect(
+    unsafe_code,
+    reason = "sync_file_range, a write-back hint std does not offer, is a libc call"
+)]
+mod writeback;
 mod writer;
 
 pub use error::Error;
