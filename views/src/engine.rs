@@ -109,11 +109,12 @@ impl<V: View> Slot<V> {
         if self.since.load(Ordering::Acquire) != since {
             return;
         }
-        let switched = viewfile::load(dir, view.name(), view.version())
+        let Traits { name, version, .. } = self.traits;
+        let switched = viewfile::load(dir, name, version)
             .map_err(|why| why.to_string())
             .and_then(|loaded| view.stored(loaded.payload).map_err(|e| e.to_string()));
         if let Err(why) = switched {
-            tracing::warn!(view = view.name(), reason = %why, "cannot read the view file just written; the view keeps its state in memory");
+            tracing::warn!(view = name, reason = %why, "cannot read the view file just written; the view keeps its state in memory");
         }
     }
 }
@@ -269,7 +270,7 @@ impl<V: View + 'static> AnySlot for Slot<V> {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let mut bulk = Bulk::spilling(dir, spill_above);
         let head = view.encode_parts(&mut bulk);
-        let (name, version) = (view.name(), view.version());
+        let Traits { name, version, .. } = self.traits;
         let header = viewfile::header(name, version, since, &head, head.len() + bulk.len());
         let in_place = view.reads_in_place();
         drop(view);
