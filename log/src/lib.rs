@@ -61,5 +61,12 @@ pub use log::{Log, LogOptions, VerifyReport};
 pub use mapped::MappedFile;
 pub use recovery::{Recovery, RecoveryMode};
 
+/// Asks the CPU to start loading `bytes` into its caches: a hint only, which reads nothing
+/// architecturally, cannot fault and changes no state. The instruction needs `unsafe`, which
+/// only this crate may hold; the views use it to overlap the cache misses of a run of records.
+pub fn prefetch(bytes: &[u8]) {
+    map::prefetch(bytes);
+}
+
 #[cfg(test)]
 mod tests;

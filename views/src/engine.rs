@@ -216,7 +216,7 @@ impl<V: View + 'static> AnySlot for Slot<V> {
                     view.apply_facts(entry, f.as_ref());
                 }
             }
-            None => entries[start..].iter().for_each(|entry| view.apply(entry)),
+            None => view.apply_run(&entries[start..]),
         }
         self.since.fetch_max(end, Ordering::AcqRel);
     }
@@ -415,7 +415,9 @@ fn prepare<'a>(
     } = buffers;
     entries.clear();
     entries.resize(n, placeholder(0));
-    facts.clear();
+    // The facts of the chunk before last are still here: each slot is overwritten (and what
+    // it held freed) by the parallel pass below, not one by one on the applying side.
+    facts.truncate(n);
     facts.resize_with(n, || None);
     (entries.par_iter_mut().zip(facts.par_iter_mut()))
         .zip(raw.records.par_iter())
@@ -461,6 +463,8 @@ fn decode_into<'a>(
     if facts && !header.encrypted {
         Facts::of_value_json_into(value, slot)
             .map_err(|source| Error::RecordJson { offset, source })?;
+    } else {
+        *slot = None;
     }
     *entry_out = entry(offset, &header);
     Ok(())
@@ -509,8 +513,8 @@ fn lagging<'s>(slots: &[&'s dyn AnySlot], end: u64) -> Vec<&'s dyn AnySlot> {
     slots.iter().copied().filter(|s| s.since() < end).collect()
 }
 
-/// Applies a prepared chunk to every slot still below its end, views in parallel; the
-/// chunk's records are freed here and its emptied vectors returned for reuse.
+/// Applies a prepared chunk to every slot still below its end, views in parallel, and returns
+/// its vectors for reuse (the facts still in theirs: `prepare` overwrites them in parallel).
 fn apply_prepared<'a>(slots: &[&dyn AnySlot], chunk: Prepared<'a>) -> Buffers<'a> {
     {
         let with_content: Vec<Indexed<'_>>;
@@ -530,12 +534,9 @@ fn apply_prepared<'a>(slots: &[&dyn AnySlot], chunk: Prepared<'a>) -> Buffers<'a
             .for_each(|slot| slot.apply_chunk(entries, Some(&chunk.facts), chunk.end));
     }
     let Prepared {
-        mut entries,
-        mut facts,
-        ..
+        mut entries, facts, ..
     } = chunk;
     entries.clear();
-    facts.clear();
     Buffers { entries, facts }
 }
 

@@ -17,6 +17,9 @@ use crate::viewfile::{Bulk, Payload};
 
 /// Bytes of the payload's fixed fields: types, offsets, blocks.
 const FIXED: usize = 3 * 8;
+/// How many messages ahead [`TypesView::apply_run`] fetches the type string (it sits in the
+/// record, which the applying side has not touched since the chunk was decoded).
+const TYPE_AHEAD: usize = 8;
 
 /// The types of a loaded file: name → (count, start in the run), and the run.
 #[derive(Debug, Default)]
@@ -173,6 +176,14 @@ impl View for TypesView {
             None => {
                 self.tails.insert(ty.to_owned(), vec![msg.offset]);
             }
+        }
+    }
+    fn apply_run(&mut self, msgs: &[Indexed<'_>]) {
+        for (i, msg) in msgs.iter().enumerate() {
+            if let Some(ahead) = msgs.get(i + TYPE_AHEAD).and_then(|m| m.content_type) {
+                sluice_log::prefetch(ahead.as_bytes());
+            }
+            self.apply(msg);
         }
     }
     fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
