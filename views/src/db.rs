@@ -111,6 +111,9 @@ pub struct Db {
     pub(crate) tangles: Slot<Tangles>,
     pub(crate) backlinks: Slot<Backlinks>,
     pub(crate) writer: Mutex<u64>,
+    /// The facts vector of the last batch appended, emptied, for the next one (taken and put
+    /// back under `writer`): see `Db::append`.
+    pub(crate) spare_facts: Mutex<Vec<Option<crate::scan::Facts>>>,
     catching_up: Mutex<()>,
     pub(crate) hub: Hub,
 }
@@ -188,6 +191,7 @@ impl Db {
             tangles: Slot::new(Tangles::new),
             backlinks: Slot::new(Backlinks::new),
             writer: Mutex::new(0),
+            spare_facts: Mutex::default(),
             catching_up: Mutex::new(()),
             hub: Hub::default(),
         }

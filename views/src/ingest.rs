@@ -99,7 +99,7 @@ impl Db {
         let results = self.validate(&batch.msgs, mode);
         let accepted = accepted_in_order(&batch.msgs, &results);
         batch.stamp(now_ms());
-        let appended_records = self.append(&batch, &accepted)?;
+        let mut appended_records = self.append(&batch, &accepted)?;
         let offsets = &appended_records.offsets;
         let appended: FastSet<MsgId> = accepted.iter().map(|&k| batch.msgs[k].id()).collect();
         for (&k, &offset) in accepted.iter().zip(offsets) {
@@ -111,6 +111,7 @@ impl Db {
             }
         }
         self.after_append(&batch, &accepted, &appended_records, &mut last_persist)?;
+        self.keep_facts_vec(&mut appended_records.facts);
         drop_batch(batch, appended_records);
         Ok(outcomes
             .into_iter()
@@ -213,9 +214,11 @@ impl Db {
             return Ok(Appended::default());
         }
         let now = now_ms();
+        let mut facts = std::mem::take(&mut *lock(&self.spare_facts));
+        facts.reserve(accepted.len());
         let mut appended = Appended {
             offsets: Vec::with_capacity(accepted.len()),
-            facts: Vec::with_capacity(accepted.len()),
+            facts,
         };
         let mut windows = accepted.chunks(ENCODE_WINDOW);
         let mut next = windows.next().map(|w| Encoded::of(batch, w, now));
@@ -226,7 +229,7 @@ impl Db {
                 || following.map(|w| Encoded::of(batch, w, now)),
             );
             appended.offsets.extend(offsets?);
-            appended.facts.extend(encoded.into_facts());
+            encoded.move_facts_into(&mut appended.facts);
             next = upcoming;
         }
         self.log.flush()?;
@@ -263,6 +266,17 @@ impl Db {
             *last_persist = end;
         }
         Ok(())
+    }
+}
+
+impl Db {
+    /// Keeps a batch's facts vector, emptied, for the next [`Db::append`]. A batch of an
+    /// import holds thousands of facts of a few hundred bytes: a fresh vector per batch was a
+    /// fifth of a medium import's page faults (6,000 of 31,000), as its allocator gives
+    /// allocations that big back to the system when they are freed.
+    fn keep_facts_vec(&self, facts: &mut Vec<Option<Facts>>) {
+        facts.clear();
+        *lock(&self.spare_facts) = std::mem::take(facts);
     }
 }
 
@@ -378,8 +392,9 @@ impl Encoded {
         })
     }
 
-    fn into_facts(self) -> Vec<Option<Facts>> {
-        self.parts.into_iter().flat_map(|p| p.facts).collect()
+    /// Moves the records' facts, in order, to the end of `out`.
+    fn move_facts_into(self, out: &mut Vec<Option<Facts>>) {
+        self.parts.into_iter().for_each(|p| out.extend(p.facts));
     }
 }
 
