@@ -133,8 +133,9 @@ impl Db {
         let mut batch = Batch::default();
         batch.push(0, msg, None);
         batch.stamp(now_ms());
-        let appended = self.append(&batch, &[0])?;
+        let mut appended = self.append(&batch, &[0])?;
         self.after_append(&batch, &[0], &appended, &mut last_persist)?;
+        self.keep_facts_vec(&mut appended.facts);
         let offset = appended.offsets[0];
         Ok(StoredMsg::new(offset, self.log.get(offset)?.to_vec()))
     }
@@ -267,9 +268,7 @@ impl Db {
         }
         Ok(())
     }
-}
 
-impl Db {
     /// Keeps a batch's facts vector, emptied, for the next [`Db::append`]. A batch of an
     /// import holds thousands of facts of a few hundred bytes: a fresh vector per batch was a
     /// fifth of a medium import's page faults (6,000 of 31,000), as its allocator gives
