@@ -34,8 +34,9 @@ pub const BATCH: usize = 2048;
 /// bigger batches mean fewer signatures, but every batch in flight holds its messages (about
 /// 1 KiB each). On the medium fixture (150 feeds, most of them in every batch, their newest
 /// signatures verified in one batched pass) 6,144 took ≈ 0.05 CPU-s more than 16,384, the
-/// same wall time, and peaked ≈ 30 MiB lower.
-pub const CHAIN_BATCH: usize = 6144;
+/// same wall time, and peaked ≈ 30 MiB lower; 4,096 then took the same time as 6,144 and
+/// peaked 40.0 → 34.5 MiB (6 alternating runs, medians; 3,072: 32.3 MiB, 2 % more CPU).
+pub const CHAIN_BATCH: usize = 4096;
 /// Parsed batches queued between the reader thread and the storing one. With none queued
 /// (a rendezvous channel) the reader still parses the next batch while one is stored, and
 /// then waits to hand it over: one batch less in memory for the same overlap.

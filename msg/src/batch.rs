@@ -102,7 +102,7 @@ fn clone_verdict(v: &Verdict) -> Verdict {
 /// Chains one feed's messages (sorted) from `start`; `sig(i)` is message `i`'s signature verdict.
 ///
 /// Walks run on the calling thread, one feed after the other: a link check is a few
-/// comparisons (a 6,144-message batch takes well under a millisecond), while handing them
+/// comparisons (a 4,096-message batch takes well under a millisecond), while handing them
 /// to the thread pool made the caller wait behind whatever the pool was busy with (an
 /// importer parses the next batch there).
 fn walk(

@@ -258,54 +258,61 @@ impl Backlinks {
         Ok(all.into_iter().map(Target::to_ref).collect())
     }
 
-    /// Every link grouped by target in `sorted`'s order (each target's links in log order),
+    /// Every link grouped by target in `order`'s order (each target's links in log order),
     /// with the start of each target's run (one more entry than targets). Two passes over the
     /// chain in memory order: walking each target's chain instead waits on a cache miss per
-    /// link, since a target's links are spread over the whole list.
-    fn grouped_links(&self, sorted: &[(Target, u32)]) -> (Vec<usize>, Vec<Link>) {
-        let mut rank_of = vec![0usize; sorted.len()];
-        for (rank, &(_, number)) in sorted.iter().enumerate() {
+    /// link, since a target's links are spread over the whole list. Positions are `u32`, as
+    /// the chain's own indexes are.
+    fn grouped_links(&self, order: &[u32]) -> (Vec<u32>, Vec<Link>) {
+        let mut rank_of = vec![0u32; order.len()];
+        for (rank, &number) in (0u32..).zip(order) {
             rank_of[number as usize] = rank;
         }
-        let mut starts = vec![0usize; sorted.len() + 1];
+        let mut starts = vec![0u32; order.len() + 1];
         for c in &self.chain {
-            starts[rank_of[c.target as usize] + 1] += 1;
+            starts[rank_of[c.target as usize] as usize + 1] += 1;
         }
         for r in 1..starts.len() {
             starts[r] += starts[r - 1];
         }
-        let mut fill = starts[..sorted.len()].to_vec();
+        let mut fill = starts[..order.len()].to_vec();
         let mut grouped = vec![Link { path: 0, offset: 0 }; self.chain.len()];
         // A target's chain runs through increasing indexes, so memory order is its log order.
         for c in &self.chain {
-            let at = &mut fill[rank_of[c.target as usize]];
-            grouped[*at] = c.link;
+            let at = &mut fill[rank_of[c.target as usize] as usize];
+            grouped[*at as usize] = c.link;
             *at += 1;
         }
         (starts, grouped)
     }
 
-    /// Every target with its number, sorted by target. The targets are copied out of the map
-    /// in its memory order (reading them in sorted order would be a cache miss each). Sorting
-    /// compares a u64 made of the kind and the first seven bytes (the same order as
-    /// `Target`'s) and looks at the whole target only when those are equal.
-    fn sorted_heads(&self) -> Vec<(Target, u32)> {
+    /// The targets applied since the file was written: each one by its number, and their
+    /// numbers sorted by target. The targets are looked up in the map in its memory order
+    /// (reading them in sorted order would be a cache miss each). Sorting compares a u64 made
+    /// of the kind and the first seven bytes (the same order as `Target`'s) and looks at the
+    /// whole target only when those are equal. A view file is written while the view keeps
+    /// running, so this holds 28 bytes per target, not a copy of each target (it held 88).
+    fn sorted_heads(&self) -> (Vec<&Target>, Vec<u32>) {
         let key = |t: &Target| {
             let mut head = [0; 8];
             head[0] = t.0;
             head[1..].copy_from_slice(&t.1[..7]);
             u64::from_be_bytes(head)
         };
-        let mut heads: Vec<(u64, Target, u32)> = self
-            .heads
-            .iter()
-            .map(|(t, h)| (key(t), *t, h.number))
-            .collect();
-        heads.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        heads
+        let mut by_number: Vec<Option<&Target>> = vec![None; self.heads.len()];
+        let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(self.heads.len());
+        for (t, h) in &self.heads {
+            by_number[h.number as usize] = Some(t);
+            keyed.push((key(t), h.number));
+        }
+        let by_number: Vec<&Target> = by_number
             .into_iter()
-            .map(|(_, t, number)| (t, number))
-            .collect()
+            .map(|t| t.expect("targets are numbered 0, 1, … in the order they first get a link"))
+            .collect();
+        let target = |number: u32| by_number[number as usize];
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| target(a.1).cmp(target(b.1))));
+        let order = keyed.into_iter().map(|(_, number)| number).collect();
+        (by_number, order)
     }
 }
 
@@ -352,12 +359,12 @@ impl View for Backlinks {
     /// kind byte, 32 bytes, link count, links' length and per link the path index and the
     /// offset delta from the previous link of that target (varints), cut into blocks.
     fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
-        let sorted = self.sorted_heads();
-        let (starts, grouped) = self.grouped_links(&sorted);
-        let memory = sorted
-            .iter()
-            .zip(starts.windows(2))
-            .map(|((t, _), run)| (*t, &grouped[run[0]..run[1]]));
+        let (by_number, order) = self.sorted_heads();
+        let (starts, grouped) = self.grouped_links(&order);
+        let memory = order.iter().zip(starts.windows(2)).map(|(&number, run)| {
+            let run = &grouped[run[0] as usize..run[1] as usize];
+            (*by_number[number as usize], run)
+        });
         let mut out = file::FileWriter::new(&self.paths, bulk);
         let mut links = Vec::new();
         let mut scratch = Vec::new();

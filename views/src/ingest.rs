@@ -101,13 +101,15 @@ impl Db {
         batch.stamp(now_ms());
         let mut appended_records = self.append(&batch, &accepted)?;
         let offsets = &appended_records.offsets;
-        let appended: FastSet<MsgId> = accepted.iter().map(|&k| batch.msgs[k].id()).collect();
         for (&k, &offset) in accepted.iter().zip(offsets) {
             outcomes[batch.index[k]] = Some(Outcome::Appended(offset));
         }
-        for (k, result) in results.into_iter().enumerate() {
-            if let Err(e) = result {
-                outcomes[batch.index[k]] = Some(classify(e, &batch.msgs[k], &appended));
+        if results.iter().any(Result::is_err) {
+            let appended: FastSet<MsgId> = accepted.iter().map(|&k| batch.msgs[k].id()).collect();
+            for (k, result) in results.into_iter().enumerate() {
+                if let Err(e) = result {
+                    outcomes[batch.index[k]] = Some(classify(e, &batch.msgs[k], &appended));
+                }
             }
         }
         self.after_append(&batch, &accepted, &appended_records, &mut last_persist)?;
