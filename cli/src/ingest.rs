@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use anyhow::Context as _;
@@ -154,11 +154,17 @@ impl<'a> Importer<'a> {
     /// Imports every entry of `reader` (named `name` in error reports), reporting progress.
     pub fn import(&mut self, name: &str, reader: Reader, meter: &mut Meter) -> anyhow::Result<()> {
         let file: Arc<str> = Arc::from(name);
-        let (rx, handle) = spawn_reader(reader, file, self.ranked, self.mode);
+        let (recycle, recycled) = channel();
+        let (rx, handle) = spawn_reader(reader, file, (self.ranked, self.mode), recycled);
         for chunk in rx.iter() {
             self.ranked += chunk.entries as u64;
             let bytes = chunk.bytes;
             self.store_chunk(chunk)?;
+            // The message vector of an earlier chunk, emptied, for the reader's next one.
+            let spare = self.db.take_spare_messages();
+            if spare.capacity() > 0 {
+                let _ = recycle.send(spare);
+            }
             meter.set(bytes, &self.status());
             if self.stopped() {
                 break;
@@ -406,9 +412,12 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn with_capacity(n: usize) -> Chunk {
+    /// A chunk with room for `n` entries, its messages going into `msgs` (emptied).
+    fn with_capacity(n: usize, mut msgs: Vec<Message>) -> Chunk {
+        msgs.clear();
+        msgs.reserve(n);
         Chunk {
-            msgs: Vec::with_capacity(n),
+            msgs,
             received: Vec::with_capacity(n),
             origins: Vec::with_capacity(n),
             ranks: Vec::with_capacity(n),
@@ -520,15 +529,17 @@ fn entry_message(
 /// [`verify_ahead`]), so both overlap with the storing of the previous chunk. The thread ends early when the
 /// receiver is dropped, and returns the reader's counts. `rank` numbers the entries from
 /// there on.
+/// The chunks' message vectors come back emptied through `recycled` (see
+/// [`Db::take_spare_messages`]), so that they are not faulted in afresh for every chunk.
 fn spawn_reader(
     mut reader: Reader,
     file: Arc<str>,
-    rank: u64,
-    mode: VerifyMode,
+    start: (u64, VerifyMode),
+    recycled: Receiver<Vec<Message>>,
 ) -> (Receiver<Chunk>, JoinHandle<Counts>) {
     let (tx, rx) = sync_channel(CHANNEL);
     let handle = std::thread::spawn(move || {
-        read_chunks(&mut reader, &file, (rank, mode), &tx);
+        read_chunks(&mut reader, &file, start, (&tx, &recycled));
         reader.counts()
     });
     (rx, handle)
@@ -538,11 +549,19 @@ fn read_chunks(
     reader: &mut Reader,
     file: &Arc<str>,
     (mut rank, mode): (u64, VerifyMode),
-    tx: &SyncSender<Chunk>,
+    (tx, recycled): (&SyncSender<Chunk>, &Receiver<Vec<Message>>),
 ) {
     let mut step = Vec::with_capacity(PARSE_STEP);
     loop {
-        let chunk = read_chunk(reader, file, &mut rank, batch_size(mode), &mut step);
+        let msgs = recycled.try_recv().unwrap_or_default();
+        let mut chunk = Chunk::with_capacity(batch_size(mode), msgs);
+        read_chunk(
+            reader,
+            file,
+            &mut rank,
+            (batch_size(mode), &mut chunk),
+            &mut step,
+        );
         verify_ahead(&chunk.msgs, mode);
         if chunk.entries == 0 || tx.send(chunk).is_err() {
             return;
@@ -578,7 +597,7 @@ fn newest_of_each_feed(msgs: &[Message]) -> Vec<&Message> {
 /// Entries read and parsed at a time while a chunk fills up.
 const PARSE_STEP: usize = 1024;
 
-/// Reads and parses up to `size` entries into a chunk, numbering them from `rank` on.
+/// Reads and parses up to `size` entries into `chunk`, numbering them from `rank` on.
 /// Reads [`PARSE_STEP`] entries at a time, so that only those are held as raw bytes next to
 /// the parsed ones (a whole chunk of raw entries would be as big again as the chunk). Each
 /// step is parsed in parallel into `step` (kept by the caller, so its memory is reused) and
@@ -588,10 +607,9 @@ fn read_chunk(
     reader: &mut Reader,
     file: &Arc<str>,
     rank: &mut u64,
-    size: usize,
+    (size, chunk): (usize, &mut Chunk),
     step: &mut Vec<Parsed>,
-) -> Chunk {
-    let mut chunk = Chunk::with_capacity(size);
+) {
     reader.read_steps(size, PARSE_STEP, |entries| {
         let base = *rank;
         *rank += entries.len() as u64;
@@ -604,5 +622,4 @@ fn read_chunk(
         step.drain(..).for_each(|item| chunk.push(item));
     });
     chunk.bytes = reader.bytes_read();
-    chunk
 }

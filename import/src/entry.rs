@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use crate::ReadError;
@@ -37,8 +38,8 @@ impl fmt::Display for Position {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Data {
-    /// The record's JSON bytes as stored (not yet parsed).
-    Json(Vec<u8>),
+    /// The record's JSON bytes as stored (not yet parsed); a slice of the reader's buffer.
+    Json(Bytes),
     /// The record decoded from BIPF.
     Value(Value),
 }

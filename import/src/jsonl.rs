@@ -6,6 +6,8 @@
 
 use std::io::{self, BufRead};
 
+use bytes::Bytes;
+
 use crate::{Data, Entry, Position, ReadError};
 
 /// Longest line accepted; SSB messages are at most 8 KiB of UTF-16, so this is generous.
@@ -71,7 +73,7 @@ impl<R: BufRead> JsonLines<R> {
             (_, Some(b'{'), Some(b'}')) => {
                 return Some(Ok(Entry {
                     pos,
-                    data: Data::Json(text.to_vec()),
+                    data: Data::Json(Bytes::copy_from_slice(text)),
                 }));
             }
             (_, Some(b'{'), _) => "does not end with '}'",

@@ -8,7 +8,9 @@
 //! short or inconsistent ends the readable part of the file: it is reported with its byte
 //! offset, and every good frame before it has already come out.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
+
+use bytes::Bytes;
 
 use crate::{Data, Entry, Position, ReadError};
 
@@ -19,10 +21,25 @@ pub const OVERHEAD: u64 = 3 * FIELD;
 /// Largest frame data accepted; anything bigger is taken as corruption.
 pub const MAX_FRAME: u32 = 16 << 20;
 
+/// Bytes read from the input at a time (more when a frame is bigger).
+const READ: usize = 256 * 1024;
+
 /// Streams the entries of a flumelog-offset file.
+///
+/// The input is read [`READ`] bytes at a time into a buffer of its own, and each frame's data
+/// is handed out as a slice of it ([`Bytes`]: shared and reference-counted), so reading costs
+/// one `read` call per buffer instead of an allocation and a copy per frame. A buffer is freed
+/// once the entries cut from it are dropped; a frame cut in two by the end of a buffer is
+/// copied into the next one.
 #[derive(Debug)]
 pub(crate) struct OffsetLog<R> {
     pub(crate) input: R,
+    /// The buffer read last; from `at` on, the bytes not yet handed out (at `offset` in the
+    /// file).
+    block: Bytes,
+    at: usize,
+    /// The input has ended: nothing more will come into `buf`.
+    eof: bool,
     offset: u64,
     done: bool,
 }
@@ -37,25 +54,6 @@ pub(crate) fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usi
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-    }
-    Ok(got)
-}
-
-/// Appends up to `n` bytes of `input` to `out`, straight from its buffer (nothing is zeroed
-/// first); returns how many came before the input ended.
-fn read_into(input: &mut impl BufRead, out: &mut Vec<u8>, n: usize) -> io::Result<usize> {
-    let mut got = 0;
-    while got < n {
-        let buf = match input.fill_buf() {
-            Ok([]) => break,
-            Ok(buf) => buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let take = buf.len().min(n - got);
-        out.extend_from_slice(&buf[..take]);
-        input.consume(take);
-        got += take;
     }
     Ok(got)
 }
@@ -79,52 +77,77 @@ pub(crate) fn check_trailer(start: u64, len: u32, trailer: &[u8]) -> Result<(), 
     Ok(())
 }
 
-impl<R: BufRead> OffsetLog<R> {
+impl<R: Read> OffsetLog<R> {
     pub(crate) fn new(input: R) -> Self {
         OffsetLog {
             input,
+            block: Bytes::new(),
+            at: 0,
+            eof: false,
             offset: 0,
             done: false,
         }
+    }
+
+    /// Makes the unread part of the buffer at least `want` bytes long, unless the input ends
+    /// first; returns its length. A new buffer starts with the unread tail of the old one
+    /// (part of one frame), then [`READ`] bytes more (or as many as the frame needs).
+    fn fill(&mut self, want: usize) -> io::Result<usize> {
+        let have = self.block.len() - self.at;
+        if have >= want || self.eof {
+            return Ok(have);
+        }
+        let ask = READ.max(want - have);
+        let mut next = Vec::with_capacity(have + ask);
+        next.extend_from_slice(&self.block[self.at..]);
+        let got = (&mut self.input).take(ask as u64).read_to_end(&mut next)?;
+        self.eof = got < ask;
+        self.block = Bytes::from(next);
+        self.at = 0;
+        Ok(self.block.len())
     }
 
     /// Reads the frame at `self.offset`; `Ok(None)` at a clean end of file.
     fn frame(&mut self) -> Result<Option<Entry>, ReadError> {
         let pos = Position::Byte(self.offset);
         let io = |source| ReadError::Io { pos, source };
-        let mut head = [0; FIELD as usize];
-        let got = read_full(&mut self.input, &mut head).map_err(io)?;
+        let field = FIELD as usize;
+        let got = self.fill(field).map_err(io)?;
         if got == 0 {
             return Ok(None);
         }
-        if got < head.len() {
+        if got < field {
             return Err(ReadError::Truncated {
                 pos,
                 have: got as u64,
                 need: FIELD,
             });
         }
-        let len = be32(&head);
+        let len = be32(&self.block[self.at..]);
         if len == 0 || len > MAX_FRAME {
             return Err(ReadError::BadFrame {
                 pos,
                 reason: format!("implausible length {len}"),
             });
         }
-        let mut body = Vec::with_capacity(len as usize);
-        let mut trailer = [0; 2 * FIELD as usize];
-        let got = read_into(&mut self.input, &mut body, len as usize).map_err(io)?;
-        let got = got + read_full(&mut self.input, &mut trailer).map_err(io)?;
         let need = u64::from(len) + OVERHEAD;
-        if got < len as usize + trailer.len() {
+        let got = self.fill(need as usize).map_err(io)?;
+        if got < need as usize {
             return Err(ReadError::Truncated {
                 pos,
-                have: FIELD + got as u64,
+                have: got as u64,
                 need,
             });
         }
-        check_trailer(self.offset, len, &trailer)
-            .map_err(|reason| ReadError::BadFrame { pos, reason })?;
+        let (start, data_end) = (self.at + field, self.at + field + len as usize);
+        check_trailer(
+            self.offset,
+            len,
+            &self.block[data_end..self.at + need as usize],
+        )
+        .map_err(|reason| ReadError::BadFrame { pos, reason })?;
+        let body = self.block.slice(start..data_end);
+        self.at += need as usize;
         self.offset += need;
         Ok(Some(Entry {
             pos,
@@ -133,7 +156,7 @@ impl<R: BufRead> OffsetLog<R> {
     }
 }
 
-impl<R: BufRead> Iterator for OffsetLog<R> {
+impl<R: Read> Iterator for OffsetLog<R> {
     type Item = Result<Entry, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -41,7 +41,7 @@ type Buffered = BufReader<Input>;
 #[derive(Debug)]
 enum Inner {
     Lines(JsonLines<Buffered>),
-    Offset(OffsetLog<Buffered>),
+    Offset(OffsetLog<Input>),
     Bipf(BipfLog<Buffered>),
 }
 
@@ -99,11 +99,12 @@ impl Reader {
             inner: Box::new(input),
             consumed: 0,
         };
-        let input = BufReader::with_capacity(BUFFER, input);
+        let buffered = |input| BufReader::with_capacity(BUFFER, input);
         let inner = match format {
-            Format::JsonLines => Inner::Lines(JsonLines::new(input)),
+            Format::JsonLines => Inner::Lines(JsonLines::new(buffered(input))),
+            // It reads in blocks of its own, whose slices are its entries.
             Format::OffsetLog => Inner::Offset(OffsetLog::new(input)),
-            Format::BipfLog => Inner::Bipf(BipfLog::new(input)),
+            Format::BipfLog => Inner::Bipf(BipfLog::new(buffered(input))),
         };
         Reader {
             inner,
@@ -135,12 +136,11 @@ impl Reader {
     /// Bytes taken from the input so far (a little ahead of the entries yielded, by at most
     /// the read buffer); for progress bars against the file size.
     pub fn bytes_read(&self) -> u64 {
-        let input = match &self.inner {
-            Inner::Lines(r) => &r.input,
-            Inner::Offset(r) => &r.input,
-            Inner::Bipf(r) => &r.input,
-        };
-        input.get_ref().consumed
+        match &self.inner {
+            Inner::Lines(r) => r.input.get_ref().consumed,
+            Inner::Offset(r) => r.input.consumed,
+            Inner::Bipf(r) => r.input.get_ref().consumed,
+        }
     }
 }
 

@@ -380,3 +380,81 @@ fn read_steps_hands_over_at_most_max_entries_step_by_step() {
     assert!(steps.iter().all(|&n| n <= 300));
     assert_eq!(reader.read_steps(10, 4, |_| panic!("nothing is left")), 0);
 }
+
+/// An input that hands out at most `most` bytes per `read` call, varying the amount.
+struct Trickle {
+    bytes: Vec<u8>,
+    at: usize,
+    most: usize,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(self.bytes.len() - self.at)
+            .min(1 + self.at % self.most);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// One flumelog-offset frame around `data`, which starts at byte `start` of the file.
+fn offset_frame(start: usize, data: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(data.len()).unwrap();
+    let end = u32::try_from(start + data.len() + 12).unwrap();
+    let mut frame = len.to_be_bytes().to_vec();
+    frame.extend_from_slice(data);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&end.to_be_bytes());
+    frame
+}
+
+#[test]
+fn offset_frames_across_reads_and_bigger_than_a_read_come_out_whole() {
+    // The reader reads 256 KiB at a time: a 600 KiB frame spans three of its reads, and the
+    // input hands out at most 4,093 bytes per call.
+    let big = format!(
+        r#"{{"key":"%big","value":{{"text":"{}"}}}}"#,
+        "x".repeat(600 << 10)
+    );
+    let datas: Vec<Vec<u8>> = (0..300)
+        .map(|i| match i {
+            150 => big.clone().into_bytes(),
+            _ => format!(r#"{{"key":"%{i}","value":{{"n":{}}}}}"#, "7".repeat(i * 13)).into_bytes(),
+        })
+        .collect();
+    let mut file = Vec::new();
+    let mut starts = Vec::new();
+    for data in &datas {
+        starts.push(file.len());
+        file.extend(offset_frame(file.len(), data));
+    }
+    let input = Trickle {
+        bytes: file.clone(),
+        at: 0,
+        most: 4093,
+    };
+    let items: Vec<_> = Reader::with_format(Format::OffsetLog, input).collect();
+    assert_eq!(items.len(), datas.len());
+    for ((item, data), start) in items.into_iter().zip(&datas).zip(&starts) {
+        let entry = item.unwrap();
+        assert_eq!(entry.pos, Position::Byte(*start as u64));
+        let sluice_import::Data::Json(bytes) = entry.data else {
+            panic!("log.offset entries are JSON text");
+        };
+        assert_eq!(&bytes[..], &data[..], "frame at {start}");
+    }
+    // Cut inside the big frame: everything before it, then that frame reported as cut short.
+    let cut = starts[150] + 400_000;
+    let (items, _) = read(Format::OffsetLog, file[..cut].to_vec());
+    assert_eq!(items.len(), 151);
+    assert!(items[..150].iter().all(Result::is_ok));
+    let err = items[150].as_ref().unwrap_err();
+    assert!(
+        matches!(err, ReadError::Truncated { pos: Position::Byte(p), have: 400_000, .. }
+            if *p == starts[150] as u64),
+        "{err}"
+    );
+}

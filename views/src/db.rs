@@ -2,11 +2,11 @@
 //! and view checks. Ingest lives in `ingest.rs`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rayon::prelude::*;
 use sluice_log::Log;
-use sluice_msg::{FeedId, FeedState, MsgId};
+use sluice_msg::{FeedId, FeedState, Message, MsgId};
 
 use std::collections::BTreeMap;
 
@@ -114,6 +114,9 @@ pub struct Db {
     /// The facts vector of the last batch appended, emptied, for the next one (taken and put
     /// back under `writer`): see `Db::append`.
     pub(crate) spare_facts: Mutex<Vec<Option<crate::scan::Facts>>>,
+    /// The message vector of the last big batch stored, emptied on the pool thread that freed
+    /// its messages: see [`Db::take_spare_messages`].
+    pub(crate) spare_msgs: Arc<Mutex<Vec<Message>>>,
     catching_up: Mutex<()>,
     pub(crate) hub: Hub,
 }
@@ -192,6 +195,7 @@ impl Db {
             backlinks: Slot::new(Backlinks::new),
             writer: Mutex::new(0),
             spare_facts: Mutex::default(),
+            spare_msgs: Arc::default(),
             catching_up: Mutex::new(()),
             hub: Hub::default(),
         }
