@@ -526,20 +526,21 @@ fn entry_message(
 
 /// Reads and parses `reader` on its own thread in chunks of [`batch_size`] entries, and
 /// verifies the signatures the chunk's batch will need (they depend on no feed's state; see
-/// [`verify_ahead`]), so both overlap with the storing of the previous chunk. The thread ends early when the
-/// receiver is dropped, and returns the reader's counts. `rank` numbers the entries from
-/// there on.
+/// [`verify_ahead`]), so both overlap with the storing of the previous chunk. The thread ends
+/// early when the receiver is dropped, and returns the reader's counts. `rank` numbers the
+/// entries from there on.
+///
 /// The chunks' message vectors come back emptied through `recycled` (see
 /// [`Db::take_spare_messages`]), so that they are not faulted in afresh for every chunk.
 fn spawn_reader(
     mut reader: Reader,
     file: Arc<str>,
-    start: (u64, VerifyMode),
+    (rank, mode): (u64, VerifyMode),
     recycled: Receiver<Vec<Message>>,
 ) -> (Receiver<Chunk>, JoinHandle<Counts>) {
     let (tx, rx) = sync_channel(CHANNEL);
     let handle = std::thread::spawn(move || {
-        read_chunks(&mut reader, &file, start, (&tx, &recycled));
+        read_chunks(&mut reader, &file, (rank, mode), &tx, &recycled);
         reader.counts()
     });
     (rx, handle)
@@ -549,19 +550,15 @@ fn read_chunks(
     reader: &mut Reader,
     file: &Arc<str>,
     (mut rank, mode): (u64, VerifyMode),
-    (tx, recycled): (&SyncSender<Chunk>, &Receiver<Vec<Message>>),
+    tx: &SyncSender<Chunk>,
+    recycled: &Receiver<Vec<Message>>,
 ) {
+    let size = batch_size(mode);
     let mut step = Vec::with_capacity(PARSE_STEP);
     loop {
         let msgs = recycled.try_recv().unwrap_or_default();
-        let mut chunk = Chunk::with_capacity(batch_size(mode), msgs);
-        read_chunk(
-            reader,
-            file,
-            &mut rank,
-            (batch_size(mode), &mut chunk),
-            &mut step,
-        );
+        let mut chunk = Chunk::with_capacity(size, msgs);
+        read_chunk(reader, file, &mut rank, size, &mut chunk, &mut step);
         verify_ahead(&chunk.msgs, mode);
         if chunk.entries == 0 || tx.send(chunk).is_err() {
             return;
@@ -607,7 +604,8 @@ fn read_chunk(
     reader: &mut Reader,
     file: &Arc<str>,
     rank: &mut u64,
-    (size, chunk): (usize, &mut Chunk),
+    size: usize,
+    chunk: &mut Chunk,
     step: &mut Vec<Parsed>,
 ) {
     reader.read_steps(size, PARSE_STEP, |entries| {

@@ -38,7 +38,7 @@ pub(crate) struct OffsetLog<R> {
     /// file).
     block: Bytes,
     at: usize,
-    /// The input has ended: nothing more will come into `buf`.
+    /// The input has ended: no more bytes will come into `block`.
     eof: bool,
     offset: u64,
     done: bool,
