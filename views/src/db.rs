@@ -45,7 +45,10 @@ pub struct DbOptions {
     /// Messages a subscription may hold before it is dropped for lagging.
     pub subscriber_capacity: usize,
     /// View files are rewritten after this many log bytes were applied, or an eighth of the
-    /// log when that is more (and on drop, after a reindex).
+    /// log when that is more (and on drop, after a reindex). Until a view is written, what it
+    /// learnt since its last write is held in memory, so this bounds a big import's memory:
+    /// importing the medium fixture (83 MiB of log) peaked at 30 MiB of anonymous memory
+    /// with 64 MiB here and at 22 MiB with 16 MiB, for 3 % more CPU.
     pub persist_every: u64,
     /// While views are rebuilt or catch up from the log (reindex, a view rebuilt on open), their
     /// files are written after this many log bytes were applied, or an eighth of the log when
@@ -64,7 +67,7 @@ impl Default for DbOptions {
             hmac_key: None,
             read_your_writes: true,
             subscriber_capacity: 1024,
-            persist_every: 64 << 20,
+            persist_every: 16 << 20,
             rebuild_persist_every: 256 << 20,
             spill_above: 256 << 10,
         }
