@@ -149,3 +149,38 @@ fn a_long_feed_is_read_whole_and_in_order() {
     assert_eq!(feed(u64::MAX, usize::MAX, true), newest_first);
     assert_eq!(feed(1_001, 3_000, false), expected[1_000..4_000]);
 }
+
+/// A big batch's message vector comes back emptied once the batch is stored, for the next
+/// batch to be built in (an import's reader reuses it); a small one's does not.
+#[test]
+fn a_stored_big_batch_leaves_its_emptied_vector_for_the_next() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path()).expect("open");
+    let keys = Keys::from_seed([7; 32]);
+    let mut msgs = chain(&keys, 5_000, "spare");
+    let small: Vec<Message> = msgs.split_off(4_999);
+    assert_eq!(db.take_spare_messages().capacity(), 0, "nothing stored yet");
+
+    let mut batch = Vec::with_capacity(8_000);
+    batch.extend(msgs);
+    let outcomes = db.add_batch(batch, VerifyMode::Chain).expect("add");
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Appended(_))));
+    // The batch is freed on a pool thread: wait for it, within bounds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let spare = loop {
+        let spare = db.take_spare_messages();
+        if spare.capacity() > 0 || std::time::Instant::now() > deadline {
+            break spare;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(spare.is_empty());
+    assert_eq!(spare.capacity(), 8_000, "the stored batch's own vector");
+    assert_eq!(db.take_spare_messages().capacity(), 0, "taken once");
+
+    // A batch below the threshold is freed where it was stored, and leaves nothing.
+    db.add_batch(small, VerifyMode::Chain).expect("add");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(db.take_spare_messages().capacity(), 0);
+    assert_eq!(db.messages_from(0).count(), 5_000);
+}
