@@ -272,10 +272,6 @@ impl Db {
         Ok(())
     }
 
-    /// Keeps a batch's facts vector, emptied, for the next [`Db::append`]. A batch of an
-    /// import holds thousands of facts of a few hundred bytes: a fresh vector per batch was a
-    /// fifth of a medium import's page faults (6,000 of 31,000), as its allocator gives
-    /// allocations that big back to the system when they are freed.
     /// An empty vector with room for a batch, left by the last big batch stored (or a new
     /// one). A bulk import that builds its next batch in it reuses memory the allocator would
     /// otherwise give back to the OS and fault in again: a batch of 4,096 messages is a
@@ -285,6 +281,10 @@ impl Db {
         std::mem::take(&mut *lock(&self.spare_msgs))
     }
 
+    /// Keeps a batch's facts vector, emptied, for the next [`Db::append`]. A batch of an
+    /// import holds thousands of facts of a few hundred bytes: a fresh vector per batch was a
+    /// fifth of a medium import's page faults (6,000 of 31,000), as its allocator gives
+    /// allocations that big back to the system when they are freed.
     fn keep_facts_vec(&self, facts: &mut Vec<Option<Facts>>) {
         facts.clear();
         *lock(&self.spare_facts) = std::mem::take(facts);
