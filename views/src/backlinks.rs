@@ -53,7 +53,11 @@ impl Target {
 }
 
 /// One link into a target: the interned path and the source message's log offset.
+/// Packed to 4-byte alignment: 12 bytes instead of 16, which makes a link in memory 20
+/// bytes instead of 24 (a rebuild of the medium fixture holds 150,000 of them, and a view
+/// write as many again, grouped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
 struct Link {
     path: u32,
     offset: u64,
@@ -65,8 +69,8 @@ struct Chained {
     link: Link,
     /// Index in [`Backlinks::chain`] of the target's next link; [`END`] for its last.
     next: u32,
-    /// The target's number: targets are numbered 0, 1, … as they first get a link (this
-    /// field fills what would be padding; encoding groups links by it without walking chains).
+    /// The target's number: targets are numbered 0, 1, … as they first get a link
+    /// (encoding groups links by it without walking chains).
     target: u32,
 }
 
@@ -450,6 +454,13 @@ impl View for Backlinks {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A rebuild holds one `Chained` per link, and a view write one `Link` per link.
+    #[test]
+    fn links_stay_small_in_memory() {
+        assert_eq!(std::mem::size_of::<Link>(), 12);
+        assert_eq!(std::mem::size_of::<Chained>(), 20);
+    }
 
     #[test]
     fn path_prefix_is_by_whole_segments() {

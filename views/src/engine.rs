@@ -18,8 +18,11 @@ use crate::scan::Facts;
 use crate::view::{Indexed, View, ViewDataError};
 use crate::viewfile::{self, Bulk, Unusable};
 
-/// Records decoded and handed to views at a time.
-const CHUNK: usize = 8192;
+/// Records decoded and handed to views at a time. Two chunks are in flight (one prepared
+/// while the views apply the other), about 400 bytes a record with its facts: 4,096 took a
+/// rebuild of the medium fixture from 20.8 to 18.8 MiB peak anonymous memory against 8,192,
+/// at the same speed (8 alternating runs: 0.130 vs 0.135 s).
+const CHUNK: usize = 4096;
 /// `persisted` value meaning "no file written or loaded yet".
 const NEVER: u64 = u64::MAX;
 

@@ -235,7 +235,7 @@ impl KeysView {
     /// Every (prefix, first offset) pair, sorted by prefix: the file's, read in place, merged
     /// with those applied since.
     fn sorted_pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let applied = sort_by_prefix(self.first.iter().map(|(&p, &o)| (p, o)).collect());
+        let applied = sort_by_prefix(self.first.iter().map(|(&p, &o)| (p, o)));
         let (mut a, mut b) = (self.base.pairs().peekable(), applied.into_iter().peekable());
         std::iter::from_fn(move || match (a.peek(), b.peek()) {
             (Some(x), Some(y)) if x > y => b.next(),
@@ -248,17 +248,22 @@ impl KeysView {
 /// Sorts (prefix, offset) pairs with distinct prefixes. Prefixes are the first bytes of
 /// hashes, so they spread evenly: one counting pass deals them into buckets of about four by
 /// their top bits, and each bucket is sorted on its own (a skewed input only makes some
-/// buckets bigger, never the sort worse than `sort_unstable`'s).
-fn sort_by_prefix(pairs: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+/// buckets bigger, never the sort worse than `sort_unstable`'s). The pairs are read twice
+/// (counted, then dealt) straight from where they are held, so the sorted copy is the only
+/// one made.
+fn sort_by_prefix<I>(pairs: I) -> Vec<(u64, u64)>
+where
+    I: ExactSizeIterator<Item = (u64, u64)> + Clone,
+{
     if pairs.len() < 1024 {
-        let mut pairs = pairs;
+        let mut pairs: Vec<(u64, u64)> = pairs.collect();
         pairs.sort_unstable();
         return pairs;
     }
     let bits = (pairs.len() / 4).ilog2();
     let bucket = |p: u64| usize::try_from(p >> (64 - bits)).unwrap_or(usize::MAX);
     let mut starts = vec![0usize; (1 << bits) + 1];
-    for &(p, _) in &pairs {
+    for (p, _) in pairs.clone() {
         starts[bucket(p) + 1] += 1;
     }
     for b in 1..starts.len() {
@@ -508,7 +513,10 @@ mod tests {
         pairs.extend((0..3000).map(|i| (0xFFFF_0000_0000_0000 | (i * 7919), i)));
         let mut want = pairs.clone();
         want.sort_unstable();
-        assert_eq!(sort_by_prefix(pairs), want);
-        assert_eq!(sort_by_prefix(vec![(3, 1), (1, 2)]), vec![(1, 2), (3, 1)]);
+        assert_eq!(sort_by_prefix(pairs.iter().copied()), want);
+        assert_eq!(
+            sort_by_prefix([(3, 1), (1, 2)].into_iter()),
+            vec![(1, 2), (3, 1)]
+        );
     }
 }

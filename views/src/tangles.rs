@@ -45,14 +45,16 @@ use crate::viewfile::{Bulk, Payload};
 use wire::{Reader, Writer};
 
 /// An ancestor of a claimant, resolved as far as the view knows.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Prev {
     /// The tangle's root.
     Root,
     /// Another claimant of the same tangle (its index in [`Tangle::nodes`]).
     Node(u32),
-    /// A message not (yet) seen as a claimant of this tangle.
-    Unknown(MsgId),
+    /// A message not (yet) seen as a claimant of this tangle. Boxed: it is rare (an
+    /// ancestor that arrives later, or never), and inline it would make every ancestor
+    /// 36 bytes instead of 16.
+    Unknown(Box<MsgId>),
 }
 
 /// One message that claims to belong to a tangle.
@@ -89,9 +91,18 @@ impl Prevs {
 }
 
 /// Every claimant of one (root, name) tangle, in log order.
+///
+/// Most tangles are threads of a few replies whose ancestors are all known, so the maps
+/// only big or incomplete tangles need are boxed: a tangle is 32 bytes, not 88 (a rebuild
+/// of the medium fixture holds thousands), and its first claimant gets a vector of one.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Tangle {
     nodes: Vec<Node>,
+    maps: Option<Box<TangleMaps>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct TangleMaps {
     /// Claimant id → index in `nodes`, kept only once there are more than [`SMALL_TANGLE`]
     /// (most threads have a few replies: looking through them beats building a map each).
     by_id: FastMap<MsgId, u32>,
@@ -193,6 +204,10 @@ impl Tangle {
                     .collect(),
             ),
         };
+        if self.nodes.len() == self.nodes.capacity() && self.nodes.len() < 4 {
+            // 1, 2, 4 instead of 4 at once: most tangles stay this small.
+            self.nodes.reserve_exact(self.nodes.len().max(1));
+        }
         self.nodes.push(Node {
             id,
             offset,
@@ -200,25 +215,31 @@ impl Tangle {
             prevs,
         });
         self.index_last();
-        if self.waiting.is_empty() {
+        let Some(maps) = self.maps.as_mut() else {
             return; // the usual case: nothing is waiting for an ancestor
-        }
-        for w in self.waiting.remove(&id).unwrap_or_default() {
+        };
+        for w in maps.waiting.remove(&id).unwrap_or_default() {
             for p in self.nodes[w as usize].prevs.as_mut_slice() {
-                if *p == Prev::Unknown(id) {
+                if matches!(p, Prev::Unknown(u) if **u == id) {
                     *p = Prev::Node(me);
                 }
             }
         }
     }
 
+    fn maps(&mut self) -> &mut TangleMaps {
+        self.maps.get_or_insert_default()
+    }
+
     /// The index of claimant `id`, if it is one.
     fn find(&self, id: &MsgId) -> Option<u32> {
-        if self.by_id.is_empty() {
-            let i = self.nodes.iter().position(|n| n.id == *id)?;
-            return Some(i as u32);
+        match &self.maps {
+            Some(maps) if !maps.by_id.is_empty() => maps.by_id.get(id).copied(),
+            _ => {
+                let i = self.nodes.iter().position(|n| n.id == *id)?;
+                Some(i as u32)
+            }
         }
-        self.by_id.get(id).copied()
     }
 
     /// Indexes the claimant just added, building the id map when the tangle outgrows
@@ -228,12 +249,14 @@ impl Tangle {
         if n <= SMALL_TANGLE {
             return;
         }
-        if self.by_id.is_empty() {
+        let last = self.nodes[n - 1].id;
+        let Some(maps) = self.maps.as_mut().filter(|m| !m.by_id.is_empty()) else {
             let ids = self.nodes.iter().enumerate().map(|(i, x)| (x.id, i as u32));
-            self.by_id.extend(ids);
-        } else {
-            self.by_id.insert(self.nodes[n - 1].id, (n - 1) as u32);
-        }
+            let by_id = ids.collect();
+            self.maps().by_id = by_id;
+            return;
+        };
+        maps.by_id.insert(last, (n - 1) as u32);
     }
 
     /// What ancestor `p` of claimant `id` (number `me`) is now. An ancestor naming the
@@ -248,8 +271,8 @@ impl Tangle {
         match self.find(&p) {
             Some(i) => Prev::Node(i),
             None => {
-                self.waiting.entry(p).or_default().push(me);
-                Prev::Unknown(p)
+                self.maps().waiting.entry(p).or_default().push(me);
+                Prev::Unknown(Box::new(p))
             }
         }
     }
@@ -659,7 +682,7 @@ fn decode_nodes(r: &mut Reader<'_>) -> Result<Tangle, ViewDataError> {
     let prev = |r: &mut Reader<'_>| -> Result<Prev, ViewDataError> {
         Ok(match r.var()? {
             0 => Prev::Root,
-            1 => Prev::Unknown(MsgId(r.id()?)),
+            1 => Prev::Unknown(Box::new(MsgId(r.id()?))),
             tag => Prev::Node(
                 u32::try_from(tag - 2)
                     .ok()
@@ -742,6 +765,17 @@ mod tests {
 
     fn thread(t: &Tangles) -> TangleAnswer {
         t.tangle(&id(0), None, Some(0)).unwrap()
+    }
+
+    /// A rebuild holds one `Tangle` per thread and one `Node` per reply: keep them small.
+    #[test]
+    fn tangles_and_claimants_stay_small_in_memory() {
+        assert_eq!(std::mem::size_of::<Tangle>(), 32);
+        assert_eq!(std::mem::size_of::<Node>(), 72);
+        let mut t = Tangles::new();
+        reply(&mut t, 1, 1.0, &[]);
+        let one = t.tangles.values().next().expect("a tangle");
+        assert_eq!((one.nodes.capacity(), one.maps.is_none()), (1, true));
     }
 
     #[test]
