@@ -32,8 +32,10 @@ pub struct Message {
     /// into the log (a `Value` is 72 bytes, a box 8).
     value: OnceLock<Box<Value>>,
     /// Set once this message's signature has verified, to the HMAC key it verified under
-    /// (`None`: the main network): see [`crate::verify_ahead`].
-    verified: OnceLock<Option<[u8; 32]>>,
+    /// (`None`: the main network): see [`crate::verify_ahead`]. The key is boxed (the main
+    /// network has none): inline it made every message 24 bytes bigger, and an import holds
+    /// thousands of messages at a time.
+    verified: OnceLock<Option<Box<[u8; 32]>>>,
 }
 
 /// What a message's checks and views read, taken from the value once.
@@ -216,11 +218,11 @@ impl Message {
     }
     /// Whether the signature is known to verify under `hmac` (checked earlier by this crate).
     pub(crate) fn signature_verified(&self, hmac: Option<&HmacKey>) -> bool {
-        self.verified.get() == Some(&hmac.map(|k| k.0))
+        self.verified.get().map(Option::as_deref) == Some(hmac.map(|k| &k.0))
     }
     /// Records that the signature verified under `hmac`; only the verifying code calls this.
     pub(crate) fn mark_verified(&self, hmac: Option<&HmacKey>) {
-        let _ = self.verified.set(hmac.map(|k| k.0));
+        let _ = self.verified.set(hmac.map(|k| Box::new(k.0)));
     }
     /// The canonical text: V8 `JSON.stringify(value, null, 2)`, signature included. Built
     /// from the compact JSON on the first call (messages made from a JSON tree have it).
