@@ -36,7 +36,10 @@ pub const BATCH: usize = 2048;
 /// signatures verified in one batched pass) 6,144 took ≈ 0.05 CPU-s more than 16,384, the
 /// same wall time, and peaked ≈ 30 MiB lower; 4,096 then took the same time as 6,144 and
 /// peaked 40.0 → 34.5 MiB (6 alternating runs, medians; 3,072: 32.3 MiB, 2 % more CPU).
-pub const CHAIN_BATCH: usize = 4096;
+/// Since the views hold less (session 15), 3,072 peaks at 23.1 MiB against 26.8 for 4,096 in
+/// the same time (6 alternating runs: 0.64 vs 0.655 s, 1.00 vs 1.03 CPU-s); 2,048 peaked at
+/// 19.9 MiB but took 16 % longer.
+pub const CHAIN_BATCH: usize = 3072;
 /// Parsed batches queued between the reader thread and the storing one. With none queued
 /// (a rendezvous channel) the reader still parses the next batch while one is stored, and
 /// then waits to hand it over: one batch less in memory for the same overlap.
