@@ -54,8 +54,8 @@ impl Target {
 
 /// One link into a target: the interned path and the source message's log offset.
 /// Packed to 4-byte alignment: 12 bytes instead of 16, which makes a link in memory 20
-/// bytes instead of 24 (a rebuild of the medium fixture holds 150,000 of them, and a view
-/// write as many again, grouped).
+/// bytes instead of 24 (a rebuild holds every link of the log in memory, and a view write
+/// as many again, grouped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, packed(4))]
 struct Link {

@@ -249,14 +249,13 @@ impl Tangle {
         if n <= SMALL_TANGLE {
             return;
         }
-        let last = self.nodes[n - 1].id;
-        let Some(maps) = self.maps.as_mut().filter(|m| !m.by_id.is_empty()) else {
-            let ids = self.nodes.iter().enumerate().map(|(i, x)| (x.id, i as u32));
-            let by_id = ids.collect();
-            self.maps().by_id = by_id;
-            return;
-        };
-        maps.by_id.insert(last, (n - 1) as u32);
+        let nodes = &self.nodes;
+        let by_id = &mut self.maps.get_or_insert_default().by_id;
+        if by_id.is_empty() {
+            by_id.extend(nodes.iter().enumerate().map(|(i, x)| (x.id, i as u32)));
+        } else {
+            by_id.insert(nodes[n - 1].id, (n - 1) as u32);
+        }
     }
 
     /// What ancestor `p` of claimant `id` (number `me`) is now. An ancestor naming the
