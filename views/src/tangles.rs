@@ -215,7 +215,7 @@ impl Tangle {
             prevs,
         });
         self.index_last();
-        let Some(maps) = self.maps.as_mut() else {
+        let Some(maps) = self.maps.as_mut().filter(|m| !m.waiting.is_empty()) else {
             return; // the usual case: nothing is waiting for an ancestor
         };
         for w in maps.waiting.remove(&id).unwrap_or_default() {
@@ -225,10 +225,6 @@ impl Tangle {
                 }
             }
         }
-    }
-
-    fn maps(&mut self) -> &mut TangleMaps {
-        self.maps.get_or_insert_default()
     }
 
     /// The index of claimant `id`, if it is one.
@@ -270,7 +266,8 @@ impl Tangle {
         match self.find(&p) {
             Some(i) => Prev::Node(i),
             None => {
-                self.maps().waiting.entry(p).or_default().push(me);
+                let waiting = &mut self.maps.get_or_insert_default().waiting;
+                waiting.entry(p).or_default().push(me);
                 Prev::Unknown(Box::new(p))
             }
         }
