@@ -44,15 +44,9 @@ impl Stored {
         self.keyed.len() == 0
     }
 
-    /// The tangle `k`, decoded from the block that holds it.
-    pub(super) fn tangle(&self, k: &TangleKey) -> Result<Option<Tangle>, ViewDataError> {
-        let Some(body) = self.keyed.find(&key(k))? else {
-            return Ok(None);
-        };
-        let mut r = Reader::new(body);
-        let tangle = decode_tangle(&mut r, &k.0)?;
-        r.finish()?;
-        Ok(Some(tangle))
+    /// The body of tangle `k` as written (its block checked).
+    pub(super) fn body(&self, k: &TangleKey) -> Result<Option<&[u8]>, ViewDataError> {
+        self.keyed.find(&key(k))
     }
 
     /// The nodes of tangle `k` as written: enough to answer a query (see `decode_nodes`).
