@@ -217,6 +217,44 @@ fn batch_names_the_bad_message_and_what_follows_it() {
     }
 }
 
+/// Signatures are verified in batches grouped by author; each verdict still lands on its own
+/// message when the feeds come interleaved (several batches of each author's run).
+#[test]
+fn interleaved_feeds_get_their_own_verdicts() {
+    let feeds: Vec<Vec<Message>> = (40..43).map(|i| feed(&keys(i), 60)).collect();
+    let mut msgs: Vec<Message> = (0..60)
+        .flat_map(|s| feeds.iter().map(move |f| f[s].clone()))
+        .collect();
+    let bad_seq = [17u64, 60, 33]; // per feed, the sequence with a forged signature
+    for m in &mut msgs {
+        let f = feeds
+            .iter()
+            .position(|f| f[0].author() == m.author())
+            .unwrap();
+        if m.sequence() == bad_seq[f] {
+            *m = tampered(m);
+        }
+    }
+    let refs: Vec<&Message> = msgs.iter().collect();
+    assert_eq!(verify_ahead(&refs, None), msgs.len() - 3);
+    let verdicts = validate_batch(&msgs, |_| None, VerifyMode::Full, None);
+    for (m, v) in msgs.iter().zip(&verdicts) {
+        let f = feeds
+            .iter()
+            .position(|f| f[0].author() == m.author())
+            .unwrap();
+        let (seq, bad) = (m.sequence(), bad_seq[f]);
+        match v {
+            Ok(()) => assert!(seq < bad, "feed {f} seq {seq}"),
+            Err(ValidationError::BadSignature) => assert_eq!(seq, bad, "feed {f}"),
+            Err(ValidationError::Gap { expected, .. }) => {
+                assert!(seq > bad && *expected == bad, "feed {f} seq {seq}")
+            }
+            Err(e) => panic!("feed {f} seq {seq}: {e}"),
+        }
+    }
+}
+
 #[test]
 fn chain_mode_checks_each_feeds_newest_signature() {
     // Feeds whose newest message is forged get every signature verified; the others pass.
