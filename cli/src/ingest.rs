@@ -40,6 +40,9 @@ pub const BATCH: usize = 2048;
 /// the same time (6 alternating runs: 0.64 vs 0.655 s, 1.00 vs 1.03 CPU-s); 2,048 peaked at
 /// 19.9 MiB but took 16 % longer.
 pub const CHAIN_BATCH: usize = 3072;
+// A chain batch must be big enough for the store to free it off the import's path and hand
+// its emptied vector back for the next one (smaller batches would silently stop that).
+const _: () = assert!(CHAIN_BATCH >= sluice_views::DROP_ASIDE);
 /// Parsed batches queued between the reader thread and the storing one. With none queued
 /// (a rendezvous channel) the reader still parses the next batch while one is stored, and
 /// then waits to hand it over: one batch less in memory for the same overlap.

@@ -291,9 +291,10 @@ impl Db {
     }
 }
 
-/// Messages in a batch from which [`drop_batch`] frees it on a pool thread (`sluice import
-/// --verify chain` stores batches of 3,072).
-const DROP_ASIDE: usize = 3072;
+/// Messages in a batch from which [`Db::add_batch`] frees it on a pool thread and keeps its
+/// emptied vector for [`Db::take_spare_messages`] (`sluice import --verify chain` stores
+/// batches of 3,072, and checks at compile time that they are at least this big).
+pub const DROP_ASIDE: usize = 3072;
 
 /// Frees a stored batch. A large one (an import's) is freed on a pool thread, off the
 /// caller's path: 100k messages take tens of milliseconds to free, which the caller would

@@ -61,7 +61,7 @@ pub use contacts::Relation;
 pub use db::{Db, DbOptions, Tangle, ViewCheck, ViewInfo};
 pub use engine::Progress;
 pub use error::Error;
-pub use ingest::Outcome;
+pub use ingest::{DROP_ASIDE, Outcome};
 pub use scan::Facts;
 pub use stored::{MsgRef, StoredMsg};
 pub use subscribe::{Filter, Subscription};
