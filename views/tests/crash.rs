@@ -161,15 +161,6 @@ fn kill_during_reindex_leaves_usable_views() {
     assert_consistent(&db);
 }
 
-/// 20,000 generated messages: three chunks of a catch-up, so a rebuild writes files part-way.
-fn generated_jsonl() -> Vec<u8> {
-    let opts = sluice_gen::GenOptions::new(20_000, 40, "crash");
-    let mut generator = sluice_gen::Generator::new(opts).expect("generator");
-    let mut jsonl = Vec::new();
-    sluice_gen::write_jsonl(&mut generator, &mut jsonl).expect("generate");
-    jsonl
-}
-
 /// A rebuild writes the view files after every chunk here; killed at any point of that, the
 /// store reopens with every view agreeing with the log.
 #[test]
@@ -188,7 +179,12 @@ fn kill_during_a_rebuild_that_writes_as_it_goes_leaves_usable_views() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let db = Db::open(dir.path()).expect("open");
-        common::load(&db, common::entries(&generated_jsonl()), 5_000);
+        // 20,000 messages: three chunks of a catch-up, so a rebuild writes files part-way.
+        common::load(
+            &db,
+            common::entries(&common::generated_jsonl("crash")),
+            5_000,
+        );
     }
     for kill_at in [2, 4, 7] {
         let child = spawn(NAME, "reindex-writing", dir.path());

@@ -380,10 +380,7 @@ fn view_files_written_through_spill_files_equal_those_built_in_memory() {
 /// view agrees with the log.
 #[test]
 fn a_rebuild_writes_the_view_files_as_it_goes() {
-    let mut generator = sluice_gen::Generator::new(sluice_gen::GenOptions::new(20_000, 40, "ck"))
-        .expect("generator");
-    let mut jsonl = Vec::new();
-    sluice_gen::write_jsonl(&mut generator, &mut jsonl).expect("generate");
+    let jsonl = common::generated_jsonl("ck");
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = DbOptions {
         rebuild_persist_every: 1,
@@ -417,10 +414,7 @@ fn a_rebuild_writes_the_view_files_as_it_goes() {
 /// from memory and after a reopen from the files.
 #[test]
 fn views_written_after_every_batch_match_the_log() {
-    let mut generator = sluice_gen::Generator::new(sluice_gen::GenOptions::new(20_000, 40, "wb"))
-        .expect("generator");
-    let mut jsonl = Vec::new();
-    sluice_gen::write_jsonl(&mut generator, &mut jsonl).expect("generate");
+    let jsonl = common::generated_jsonl("wb");
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = DbOptions {
         persist_every: 1,

@@ -14,6 +14,16 @@ pub fn small_jsonl() -> Vec<u8> {
     std::fs::read(sluice_tests::data_dir().join("small/msgs.jsonl")).expect("small fixture")
 }
 
+/// 20,000 generated messages by 40 authors from `seed` (enough for a rebuild to run in
+/// several chunks and for threads to keep getting replies across view writes).
+pub fn generated_jsonl(seed: &str) -> Vec<u8> {
+    let opts = sluice_gen::GenOptions::new(20_000, 40, seed);
+    let mut generator = sluice_gen::Generator::new(opts).expect("generator");
+    let mut jsonl = Vec::new();
+    sluice_gen::write_jsonl(&mut generator, &mut jsonl).expect("generate");
+    jsonl
+}
+
 /// The medium fixture's lines (100,000 messages), or None when the shared data is absent.
 pub fn medium_jsonl() -> Option<Vec<u8>> {
     sluice_tests::shared_fixture("fixtures/medium/msgs.jsonl.zst")
