@@ -86,6 +86,8 @@ fn graph_views(c: &mut Criterion) {
     tangles_file.decode(&tangles.encode()).expect("decodes");
     let mut backlinks_file = Backlinks::new();
     backlinks_file.decode(&backlinks.encode()).expect("decodes");
+    let mut contacts_file = Contacts::new();
+    contacts_file.decode(&contacts.encode()).expect("decodes");
 
     let mut g = c.benchmark_group("graph");
     g.bench_function("tangle_435", |b| {
@@ -97,8 +99,14 @@ fn graph_views(c: &mut Criterion) {
     g.bench_function("hops_main_2", |b| {
         b.iter(|| contacts.hops(black_box(&main), 2))
     });
+    g.bench_function("hops_main_2_read_in_place", |b| {
+        b.iter(|| contacts_file.hops(black_box(&main), 2))
+    });
     g.bench_function("follows_main", |b| {
         b.iter(|| contacts.follows(black_box(&main)))
+    });
+    g.bench_function("follows_main_read_in_place", |b| {
+        b.iter(|| contacts_file.follows(black_box(&main)))
     });
     g.bench_function("backlinks_root", |b| {
         b.iter(|| backlinks.backlinks(black_box(&linked), None))

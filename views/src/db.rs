@@ -624,32 +624,32 @@ impl Db {
     /// Feeds `source` follows (and does not block), sorted by feed id.
     pub fn follows(&self, source: &FeedId) -> Result<Vec<FeedId>, Error> {
         self.fresh(&self.contacts)?;
-        Ok(self.contacts.read().follows(source))
+        self.read_or_rebuild(&self.contacts, |c| c.follows(source))
     }
 
     /// Feeds that follow `dest`, sorted by feed id.
     pub fn followers(&self, dest: &FeedId) -> Result<Vec<FeedId>, Error> {
         self.fresh(&self.contacts)?;
-        Ok(self.contacts.read().followers(dest))
+        self.read_or_rebuild(&self.contacts, |c| c.followers(dest))
     }
 
     /// Feeds `source` blocks, sorted by feed id.
     pub fn blocks(&self, source: &FeedId) -> Result<Vec<FeedId>, Error> {
         self.fresh(&self.contacts)?;
-        Ok(self.contacts.read().blocks(source))
+        self.read_or_rebuild(&self.contacts, |c| c.blocks(source))
     }
 
     /// Feeds that block `dest`, sorted by feed id.
     pub fn blocked_by(&self, dest: &FeedId) -> Result<Vec<FeedId>, Error> {
         self.fresh(&self.contacts)?;
-        Ok(self.contacts.read().blocked_by(dest))
+        self.read_or_rebuild(&self.contacts, |c| c.blocked_by(dest))
     }
 
     /// ssb-friends hops from `origin` up to `max` follow steps: distance ≥ 0 for reached
     /// feeds, negative for blocked/unfollowed ones (see `contacts.rs`).
     pub fn hops(&self, origin: &FeedId, max: u32) -> Result<BTreeMap<FeedId, i32>, Error> {
         self.fresh(&self.contacts)?;
-        Ok(self.contacts.read().hops(origin, max))
+        self.read_or_rebuild(&self.contacts, |c| c.hops(origin, max))
     }
 
     /// The thread (`name = None`) or SIP-009 tangle `name` rooted at `root`. Empty when the

@@ -68,6 +68,20 @@ fn build<V: View>(mut view: V, fx: &Fixture) -> V {
     view
 }
 
+/// As `build`, but the view is written and read back (in place, for the views that read
+/// their files so) every `every` messages: its state ends up split between a file and what
+/// was applied since, and every query has to merge the two.
+fn build_writing<V: View>(mut view: V, fx: &Fixture, every: usize) -> V {
+    for (i, e) in fx.entries.iter().enumerate() {
+        view.apply(&indexed(i, e));
+        if i % every == every - 1 {
+            let bytes = view.encode();
+            view.decode(&bytes).unwrap();
+        }
+    }
+    view
+}
+
 /// encode → decode gives an equal view and the same bytes.
 fn assert_round_trip<V: View + PartialEq + std::fmt::Debug>(view: &V, mut empty: V) {
     let bytes = view.encode();
@@ -112,6 +126,7 @@ fn view_edges(c: &Contacts) -> BTreeMap<(String, String), &'static str> {
         Relation::Unfollow => "unfollow",
     };
     c.edges()
+        .unwrap()
         .into_iter()
         .map(|(s, d, r)| ((s.to_string(), d.to_string()), name(r)))
         .collect()
@@ -171,24 +186,31 @@ fn naive_hops(
 }
 
 fn check_contacts(fx: &Fixture, generator: &Value) {
-    let c = build(Contacts::new(), fx);
     let naive = naive_edges(fx);
-    assert_eq!(view_edges(&c), naive);
-    assert_eq!(view_edges(&c), generator_edges(generator));
-    let feeds: BTreeSet<&String> = naive.keys().flat_map(|(s, d)| [s, d]).collect();
-    for f in &feeds {
-        check_feed_queries(&c, &naive, f);
-        let id: FeedId = f.parse().unwrap();
-        for max in 0..=3 {
-            let got: BTreeMap<String, i32> = c
-                .hops(&id, max)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-            assert_eq!(got, naive_hops(&naive, f, max as i32), "hops({f}, {max})");
+    let every = (fx.entries.len() / 16).max(97);
+    // Whole in memory, and split between files written along the way and what came since.
+    for c in [
+        build(Contacts::new(), fx),
+        build_writing(Contacts::new(), fx, every),
+    ] {
+        assert_eq!(view_edges(&c), naive);
+        assert_eq!(view_edges(&c), generator_edges(generator));
+        let feeds: BTreeSet<&String> = naive.keys().flat_map(|(s, d)| [s, d]).collect();
+        for f in &feeds {
+            check_feed_queries(&c, &naive, f);
+            let id: FeedId = f.parse().unwrap();
+            for max in 0..=3 {
+                let got: BTreeMap<String, i32> = c
+                    .hops(&id, max)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                assert_eq!(got, naive_hops(&naive, f, max as i32), "hops({f}, {max})");
+            }
         }
+        assert_round_trip(&c, Contacts::new());
     }
-    assert_round_trip(&c, Contacts::new());
 }
 
 fn check_feed_queries(c: &Contacts, naive: &BTreeMap<(String, String), &'static str>, f: &str) {
@@ -212,10 +234,10 @@ fn check_feed_queries(c: &Contacts, naive: &BTreeMap<(String, String), &'static 
             .map(|((s, _), _)| s.clone())
             .collect()
     };
-    assert_eq!(list(c.follows(&id)), out("follow"));
-    assert_eq!(list(c.blocks(&id)), out("block"));
-    assert_eq!(list(c.followers(&id)), inn("follow"));
-    assert_eq!(list(c.blocked_by(&id)), inn("block"));
+    assert_eq!(list(c.follows(&id).unwrap()), out("follow"));
+    assert_eq!(list(c.blocks(&id).unwrap()), out("block"));
+    assert_eq!(list(c.followers(&id).unwrap()), inn("follow"));
+    assert_eq!(list(c.blocked_by(&id).unwrap()), inn("block"));
 }
 
 #[test]
