@@ -265,7 +265,12 @@ impl Db {
                 .collect::<Result<_, Error>>()?;
             self.hub.publish(&news);
         }
-        if persist_due(self.opts.persist_every, *last_persist, end) {
+        if persist_due(
+            self.opts.persist_every,
+            self.opts.persist_at_most,
+            *last_persist,
+            end,
+        ) {
             self.persist_views()?;
             *last_persist = end;
         }
@@ -315,13 +320,18 @@ fn drop_batch(batch: Batch, appended: Appended, spare: &Arc<Mutex<Vec<Message>>>
 }
 
 /// Whether the view files are due for a rewrite after the log grew from `last` (their last
-/// write) to `end`: every `every` bytes, or every eighth of the log when that is more. Each
-/// rewrite encodes whole views, so a fixed interval would make a store's total rewriting cost
-/// grow with the square of its size; a geometric one keeps it proportional to the log, while a
-/// crash never leaves more than an eighth of the log to catch up on.
-pub(crate) fn persist_due(every: u64, last: u64, end: u64) -> bool {
-    end.saturating_sub(last) >= every.max(end / 8)
+/// write) to `end`: every `every` bytes, or every eighth of the log when that is more, but at
+/// least every `at_most` bytes. Each rewrite encodes whole views, so a fixed interval would
+/// make a store's total rewriting cost grow with the square of its size; a geometric one keeps
+/// it proportional to the log, while a crash never leaves more than an eighth of the log to
+/// catch up on. The cap trades some of that back for memory: what the views hold until their
+/// next write stops growing with the store.
+pub(crate) fn persist_due(every: u64, at_most: u64, last: u64, end: u64) -> bool {
+    end.saturating_sub(last) >= every.max(end / 8).min(at_most.max(every))
 }
+
+/// Default for [`crate::DbOptions::persist_at_most`].
+pub const PERSIST_AT_MOST: u64 = 256 << 20;
 
 impl Db {
     /// Feeds the just-appended (and flushed) messages to the views from memory, without
@@ -557,13 +567,19 @@ mod tests {
     use super::persist_due;
 
     #[test]
-    fn persisting_is_periodic_then_geometric() {
-        let every = 64 << 20;
-        assert!(!persist_due(every, 0, every - 1));
-        assert!(persist_due(every, 0, every));
+    fn persisting_is_periodic_then_geometric_then_capped() {
+        let (every, cap) = (64 << 20, 256 << 20);
+        assert!(!persist_due(every, cap, 0, every - 1));
+        assert!(persist_due(every, cap, 0, every));
         // A 1 GiB log waits for 128 MiB more, not 64.
         let gib = 1 << 30;
-        assert!(!persist_due(every, gib, gib + (100 << 20)));
-        assert!(persist_due(every, gib, gib + (160 << 20)));
+        assert!(!persist_due(every, cap, gib, gib + (100 << 20)));
+        assert!(persist_due(every, cap, gib, gib + (160 << 20)));
+        // An 8 GiB log waits for the cap, not for a GiB.
+        let big = 8 * gib;
+        assert!(!persist_due(every, cap, big, big + cap - 1));
+        assert!(persist_due(every, cap, big, big + cap));
+        // A cap below the fixed interval does not shorten it.
+        assert!(!persist_due(every, 1 << 20, 0, every - 1));
     }
 }

@@ -28,8 +28,8 @@
 //! - Views ([`View`]) each persist `views/<name>.view` with their `since` offset; a bad or
 //!   outdated file rebuilds that view alone when it loads: at its first use, or during
 //!   [`Db::open_with_progress`]. View files are rewritten every
-//!   [`DbOptions::persist_every`] log bytes (or an eighth of the log when that is more),
-//!   after a reindex and on drop; whatever they miss
+//!   [`DbOptions::persist_every`] log bytes (or an eighth of the log when that is more, up
+//!   to [`DbOptions::persist_at_most`]), after a reindex and on drop; whatever they miss
 //!   is caught up from the log when the view next loads.
 //! - Queries see your own writes: they first apply every durable record to the views they
 //!   read ([`DbOptions::read_your_writes`] turns that off). A [`Db::open_read_only`] handle

@@ -460,6 +460,38 @@ fn views_written_after_every_batch_match_the_log() {
     common::assert_views_match_log(&db, common::Files::Clean);
 }
 
+/// The write interval stops growing at `persist_at_most`: with a cap of one byte the files
+/// are written after every batch however long the log gets (an eighth of the log, the interval
+/// without the cap, would leave them thousands of messages behind).
+#[test]
+fn the_write_interval_stops_growing_at_its_cap() {
+    let jsonl = common::generated_jsonl("cap");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = DbOptions {
+        persist_every: 1,
+        persist_at_most: 1,
+        ..DbOptions::default()
+    };
+    let db = Db::open_with(dir.path(), opts).expect("open");
+    let views = dir.path().join("views");
+    let mut entries = common::entries(&jsonl);
+    let tail = entries.split_off(10_000);
+    common::load(&db, entries, 10_000);
+    for batch in tail.chunks(1_000) {
+        common::load(&db, batch.to_vec(), batch.len());
+        for view in db.view_info() {
+            let file = viewfile::load(&views, view.name, view.version).expect("a good file");
+            assert_eq!(
+                file.since,
+                db.end(),
+                "{} written after the batch",
+                view.name
+            );
+        }
+    }
+    common::assert_views_match_log(&db, common::Files::Clean);
+}
+
 /// Two threads writing the views at once (a writer's own periodic writes, and another thread
 /// asking for a write) take turns per view: every file written checks clean.
 #[test]
