@@ -19,6 +19,7 @@
 //! by a closer feed beats a follow by a farther one. The origin always has 0.
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -263,11 +264,42 @@ impl Contacts {
 
     /// `feed`'s edges on one `side`: those of the file merged with those applied since.
     fn list(&self, feed: &FeedId, side: Side) -> Result<Vec<Edge>, ViewDataError> {
-        let stored = self.file.list(feed, side)?;
+        let mut stored = Vec::new();
+        self.file.list_into(feed, side, &mut stored)?;
         Ok(match self.new.index.get(feed) {
             None => stored,
             Some(&i) => merge_edges(stored, self.new.list(i, side)),
         })
+    }
+
+    /// Replaces `out` with `feed`'s outgoing edges, in no particular order, for hops: the
+    /// file's list (read into `out`, so a traversal reuses one vector) with the edges applied
+    /// since laid over it, each replacing the file's edge to the same dest when its sequence
+    /// is higher. Without a file entry the applied edges go in as they are (no sequences read).
+    fn out_edges_into(&self, feed: &FeedId, out: &mut Vec<Edge>) -> Result<(), ViewDataError> {
+        self.file.list_into(feed, Side::Out, out)?;
+        let Some(&s) = self.new.index.get(feed) else {
+            return Ok(());
+        };
+        let sorted = out.len();
+        for &(d, relation) in &self.new.out[s as usize] {
+            let dest = self.new.feeds[d as usize];
+            if sorted == 0 {
+                let state = EdgeState {
+                    sequence: 0,
+                    relation,
+                };
+                out.push((dest, state));
+                continue;
+            }
+            let state = self.new.state(s, d);
+            match out[..sorted].binary_search_by_key(&dest, |e| e.0) {
+                Ok(i) if state.sequence > out[i].1.sequence => out[i].1 = state,
+                Ok(_) => {}
+                Err(_) => out.push((dest, state)),
+            }
+        }
+        Ok(())
     }
 
     /// The relation the latest contact message from `source` about `dest` set, if any.
@@ -375,19 +407,26 @@ impl Contacts {
         let mut dist: FastMap<FeedId, i32> = FastMap::default();
         dist.insert(*origin, 0);
         let mut frontier = vec![*origin];
+        let mut edges = Vec::new();
         let mut d = 0;
         while d < max && !frontier.is_empty() {
             let mut next = Vec::new();
             for j in &frontier {
-                for (k, state) in self.list(j, Side::Out)? {
+                self.out_edges_into(j, &mut edges)?;
+                for &(k, state) in &edges {
                     let cand = state.relation.hop_from(d);
-                    let old = dist.get(&k).copied();
-                    let new = old.map_or(cand, |o| hop_min(o, cand));
-                    if old != Some(new) {
-                        dist.insert(k, new);
-                        if new == d + 1 {
-                            next.push(k);
+                    let new = match dist.entry(k) {
+                        Entry::Occupied(mut known) => {
+                            let new = hop_min(*known.get(), cand);
+                            if new == std::mem::replace(known.get_mut(), new) {
+                                continue;
+                            }
+                            new
                         }
+                        Entry::Vacant(slot) => *slot.insert(cand),
+                    };
+                    if new == d + 1 {
+                        next.push(k);
                     }
                 }
             }

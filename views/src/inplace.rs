@@ -211,8 +211,15 @@ pub(crate) struct Keyed {
     body_ok: Option<fn(&[u8]) -> bool>,
 }
 
-/// Reads a varint from `bytes` at `*at`.
-fn var(bytes: &[u8], at: &mut usize) -> Option<u64> {
+/// Reads a varint from `bytes` at `*at` (the one-byte case first: most counts, lengths and
+/// sequences).
+#[inline]
+pub(crate) fn var(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let first = *bytes.get(*at)?;
+    if first < 0x80 {
+        *at += 1;
+        return Some(u64::from(first));
+    }
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *bytes.get(*at)?;

@@ -5,7 +5,7 @@
 use sluice_msg::FeedId;
 
 use super::{EdgeState, Relation};
-use crate::inplace::{Keyed, KeyedWriter};
+use crate::inplace::{Keyed, KeyedWriter, var};
 use crate::tangles::wire::{Reader, Writer};
 use crate::view::ViewDataError;
 use crate::viewfile::{Bulk, Payload};
@@ -32,8 +32,9 @@ pub(super) struct Edges {
     pub(super) inn: Vec<Edge>,
 }
 
-/// Reads one list of a body: a count, then per edge the other end, the sequence and the
-/// relation, the other ends strictly increasing.
+/// Reads one list of a body: a count, then per edge the other end (strictly increasing), the
+/// sequence and the relation. The test a block passes when first read; a query reading a
+/// checked block decodes it with [`Stored::list_into`].
 fn read_list(r: &mut Reader<'_>) -> Result<Vec<Edge>, ViewDataError> {
     let n = r.len(MIN_EDGE)?;
     let mut list: Vec<Edge> = Vec::with_capacity(n);
@@ -105,21 +106,43 @@ impl Stored {
         self.keyed.trust();
     }
 
-    /// The file's edges of `feed` on one `side` (none when it has no entry). Only that list
-    /// is decoded: a much-followed feed has a long incoming list that hops never read.
-    pub(super) fn list(&self, feed: &FeedId, side: Side) -> Result<Vec<Edge>, ViewDataError> {
+    /// Replaces `out` with the file's edges of `feed` on one `side` (none when it has no
+    /// entry), sorted by the feed at the other end. Only that list is decoded: a much-followed
+    /// feed has a long incoming list that hops never read.
+    pub(super) fn list_into(
+        &self,
+        feed: &FeedId,
+        side: Side,
+        out: &mut Vec<Edge>,
+    ) -> Result<(), ViewDataError> {
+        out.clear();
         let Some(body) = self.keyed.find(&feed.0)? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
-        let mut r = Reader::new(body);
+        let truncated = || ViewDataError("a contacts entry ends early".into());
+        let mut at = 0;
         if side == Side::In {
-            for _ in 0..r.len(MIN_EDGE)? {
-                r.take(32)?;
-                r.var()?;
-                r.u8()?;
+            let n = var(body, &mut at).ok_or_else(truncated)?;
+            for _ in 0..n {
+                at += 32;
+                var(body, &mut at).ok_or_else(truncated)?;
+                at += 1;
             }
         }
-        read_list(&mut r)
+        let n = var(body, &mut at).ok_or_else(truncated)?;
+        out.reserve(usize::try_from(n).unwrap_or(0).min(body.len() / MIN_EDGE));
+        for _ in 0..n {
+            let id: [u8; 32] = body
+                .get(at..at + 32)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(truncated)?;
+            at += 32;
+            let sequence = var(body, &mut at).ok_or_else(truncated)?;
+            let relation = Relation::from_byte(*body.get(at).ok_or_else(truncated)?)?;
+            at += 1;
+            out.push((FeedId(id), EdgeState { sequence, relation }));
+        }
+        Ok(())
     }
 
     /// Every entry, in feed order, with its body as stored (blocks as they are: check them
