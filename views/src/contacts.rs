@@ -678,13 +678,7 @@ mod tests {
     /// memory.
     #[test]
     fn random_edges_across_writes_match_the_whole_in_memory() {
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::view::testing::xorshift(0x2545_F491_4F6C_DD1D);
         let relations = [Relation::Follow, Relation::Block, Relation::Unfollow];
         for _round in 0..300 {
             let (mut whole, mut split) = (Contacts::new(), Contacts::new());

@@ -1086,13 +1086,7 @@ mod tests {
     /// answer and the encoding equal those of the tangles held whole in memory.
     #[test]
     fn random_claims_across_writes_match_the_whole_in_memory() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::view::testing::xorshift(0x9E37_79B9_7F4A_7C15);
         for round in 0..300 {
             let (mut whole, mut split) = (Tangles::new(), Tangles::new());
             let claims = 5 + next(60);

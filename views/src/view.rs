@@ -163,6 +163,17 @@ pub trait View: Send + Sync {
 pub(crate) mod testing {
     use super::{Indexed, View};
 
+    /// A deterministic xorshift generator for randomized tests: each call gives a number
+    /// below `n` (`n > 0`).
+    pub(crate) fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     /// A message without content at `offset`: by the feed of `author` repeated, at `sequence`,
     /// of `content_type` (encrypted when `None`).
     pub(crate) fn indexed(
