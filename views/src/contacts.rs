@@ -112,33 +112,30 @@ struct EdgeState {
     relation: Relation,
 }
 
-/// Merges two edge lists sorted by the feed at the other end: for a feed on both, the edge
-/// set by the higher sequence wins, the stored one on a tie (an older or equal sequence than
-/// the one recorded is ignored, whatever the order in which messages arrive).
-fn merge_edges(stored: Vec<Edge>, new: Vec<Edge>) -> Vec<Edge> {
-    if new.is_empty() {
-        return stored;
+/// Lays `new` edges over `list` (sorted by the feed at the other end): an edge to a feed the
+/// list has replaces that feed's edge when its sequence is higher, and is dropped otherwise
+/// (an older or equal sequence than the one recorded is ignored, whatever the order in which
+/// messages arrive); an edge to a feed the list lacks is appended. Returns whether any was
+/// appended (the list is then no longer sorted).
+fn overlay(list: &mut Vec<Edge>, new: impl IntoIterator<Item = Edge>) -> bool {
+    let sorted = list.len();
+    for (feed, state) in new {
+        match list[..sorted].binary_search_by_key(&feed, |e| e.0) {
+            Ok(i) if state.sequence > list[i].1.sequence => list[i].1 = state,
+            Ok(_) => {}
+            Err(_) => list.push((feed, state)),
+        }
     }
-    let mut out = Vec::with_capacity(stored.len() + new.len());
-    let (mut a, mut b) = (stored.into_iter().peekable(), new.into_iter().peekable());
-    loop {
-        let take_stored = match (a.peek(), b.peek()) {
-            (None, None) => break,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(x), Some(y)) => match x.0.cmp(&y.0) {
-                std::cmp::Ordering::Less => true,
-                std::cmp::Ordering::Greater => false,
-                std::cmp::Ordering::Equal => {
-                    let (x, y) = (a.next().expect("peeked"), b.next().expect("peeked"));
-                    out.push(if y.1.sequence > x.1.sequence { y } else { x });
-                    continue;
-                }
-            },
-        };
-        out.extend(if take_stored { a.next() } else { b.next() });
+    list.len() > sorted
+}
+
+/// `new` laid over `stored` (both sorted by the feed at the other end; see [`overlay`]),
+/// sorted.
+fn merge_edges(mut stored: Vec<Edge>, new: Vec<Edge>) -> Vec<Edge> {
+    if overlay(&mut stored, new) {
+        stored.sort_unstable_by_key(|e| e.0);
     }
-    out
+    stored
 }
 
 /// A feed's edges as [`Contacts::each_feed`] finds them.
@@ -274,30 +271,16 @@ impl Contacts {
 
     /// Replaces `out` with `feed`'s outgoing edges, in no particular order, for hops: the
     /// file's list (read into `out`, so a traversal reuses one vector) with the edges applied
-    /// since laid over it, each replacing the file's edge to the same dest when its sequence
-    /// is higher. Without a file entry the applied edges go in as they are (no sequences read).
+    /// since laid over it ([`overlay`]).
     fn out_edges_into(&self, feed: &FeedId, out: &mut Vec<Edge>) -> Result<(), ViewDataError> {
         self.file.list_into(feed, Side::Out, out)?;
-        let Some(&s) = self.new.index.get(feed) else {
-            return Ok(());
-        };
-        let sorted = out.len();
-        for &(d, relation) in &self.new.out[s as usize] {
-            let dest = self.new.feeds[d as usize];
-            if sorted == 0 {
-                let state = EdgeState {
-                    sequence: 0,
-                    relation,
-                };
-                out.push((dest, state));
-                continue;
-            }
-            let state = self.new.state(s, d);
-            match out[..sorted].binary_search_by_key(&dest, |e| e.0) {
-                Ok(i) if state.sequence > out[i].1.sequence => out[i].1 = state,
-                Ok(_) => {}
-                Err(_) => out.push((dest, state)),
-            }
+        if let Some(&s) = self.new.index.get(feed) {
+            let new = &self.new;
+            let edges = new.out[s as usize].iter();
+            overlay(
+                out,
+                edges.map(|&(d, _)| (new.feeds[d as usize], new.state(s, d))),
+            );
         }
         Ok(())
     }

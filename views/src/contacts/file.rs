@@ -6,7 +6,7 @@ use sluice_msg::FeedId;
 
 use super::{EdgeState, Relation};
 use crate::inplace::{Keyed, KeyedWriter, var};
-use crate::tangles::wire::{Reader, Writer};
+use crate::tangles::wire::Writer;
 use crate::view::ViewDataError;
 use crate::viewfile::{Bulk, Payload};
 
@@ -32,24 +32,40 @@ pub(super) struct Edges {
     pub(super) inn: Vec<Edge>,
 }
 
-/// Reads one list of a body: a count, then per edge the other end (strictly increasing), the
-/// sequence and the relation. The test a block passes when first read; a query reading a
-/// checked block decodes it with [`Stored::list_into`].
-fn read_list(r: &mut Reader<'_>) -> Result<Vec<Edge>, ViewDataError> {
-    let n = r.len(MIN_EDGE)?;
-    let mut list: Vec<Edge> = Vec::with_capacity(n);
+/// The error for a body that ends inside an edge list.
+fn truncated() -> ViewDataError {
+    ViewDataError("a contacts entry ends early".into())
+}
+
+/// Appends one edge list of `body`, read from `*at`, to `out`: a count, then per edge the
+/// feed at the other end, the sequence and the relation. With `CHECK` the other ends must be
+/// strictly increasing: the test a block passes when first read; a query reading a block
+/// already checked skips it.
+fn read_list<const CHECK: bool>(
+    body: &[u8],
+    at: &mut usize,
+    out: &mut Vec<Edge>,
+) -> Result<(), ViewDataError> {
+    let mut p = *at;
+    let n = var(body, &mut p).ok_or_else(truncated)?;
+    out.reserve(usize::try_from(n).unwrap_or(0).min(body.len() / MIN_EDGE));
+    let first = out.len();
     for _ in 0..n {
-        let feed = FeedId(r.id()?);
-        let state = EdgeState {
-            sequence: r.var()?,
-            relation: Relation::from_byte(r.u8()?)?,
-        };
-        if list.last().is_some_and(|(prev, _)| *prev >= feed) {
+        let id: [u8; 32] = (body.get(p..p + 32))
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(truncated)?;
+        p += 32;
+        let sequence = var(body, &mut p).ok_or_else(truncated)?;
+        let relation = Relation::from_byte(*body.get(p).ok_or_else(truncated)?)?;
+        p += 1;
+        let feed = FeedId(id);
+        if CHECK && out.len() > first && out.last().is_some_and(|(prev, _)| *prev >= feed) {
             return Err(ViewDataError("contact edges out of order".into()));
         }
-        list.push((feed, state));
+        out.push((feed, EdgeState { sequence, relation }));
     }
-    Ok(list)
+    *at = p;
+    Ok(())
 }
 
 /// Which of a feed's two edge lists.
@@ -61,13 +77,17 @@ pub(super) enum Side {
     In,
 }
 
-/// A body's edges.
+/// A body's edges, checked: each list in order, nothing left over.
 fn decode_body(body: &[u8]) -> Result<Edges, ViewDataError> {
-    let mut r = Reader::new(body);
-    let out = read_list(&mut r)?;
-    let inn = read_list(&mut r)?;
-    r.finish()?;
-    Ok(Edges { out, inn })
+    let (mut at, mut edges) = (0, Edges::default());
+    read_list::<true>(body, &mut at, &mut edges.out)?;
+    read_list::<true>(body, &mut at, &mut edges.inn)?;
+    match body.len() - at {
+        0 => Ok(edges),
+        n => Err(ViewDataError(format!(
+            "{n} unexpected bytes after a contacts entry"
+        ))),
+    }
 }
 
 /// Whether a body parses (the block check of [`Keyed`]).
@@ -119,30 +139,16 @@ impl Stored {
         let Some(body) = self.keyed.find(&feed.0)? else {
             return Ok(());
         };
-        let truncated = || ViewDataError("a contacts entry ends early".into());
         let mut at = 0;
         if side == Side::In {
-            let n = var(body, &mut at).ok_or_else(truncated)?;
-            for _ in 0..n {
+            // Skip the outgoing list without keeping it.
+            for _ in 0..var(body, &mut at).ok_or_else(truncated)? {
                 at += 32;
                 var(body, &mut at).ok_or_else(truncated)?;
                 at += 1;
             }
         }
-        let n = var(body, &mut at).ok_or_else(truncated)?;
-        out.reserve(usize::try_from(n).unwrap_or(0).min(body.len() / MIN_EDGE));
-        for _ in 0..n {
-            let id: [u8; 32] = body
-                .get(at..at + 32)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(truncated)?;
-            at += 32;
-            let sequence = var(body, &mut at).ok_or_else(truncated)?;
-            let relation = Relation::from_byte(*body.get(at).ok_or_else(truncated)?)?;
-            at += 1;
-            out.push((FeedId(id), EdgeState { sequence, relation }));
-        }
-        Ok(())
+        read_list::<false>(body, &mut at, out)
     }
 
     /// Every entry, in feed order, with its body as stored (blocks as they are: check them
