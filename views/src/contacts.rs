@@ -19,7 +19,6 @@
 //! by a closer feed beats a follow by a farther one. The origin always has 0.
 
 use std::collections::BTreeMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -117,7 +116,7 @@ struct EdgeState {
 /// (an older or equal sequence than the one recorded is ignored, whatever the order in which
 /// messages arrive); an edge to a feed the list lacks is appended. Returns whether any was
 /// appended (the list is then no longer sorted).
-fn overlay(list: &mut Vec<Edge>, new: impl IntoIterator<Item = Edge>) -> bool {
+fn overlay<K: Ord + Copy>(list: &mut Vec<Edge<K>>, new: impl IntoIterator<Item = Edge<K>>) -> bool {
     let sorted = list.len();
     for (feed, state) in new {
         match list[..sorted].binary_search_by_key(&feed, |e| e.0) {
@@ -131,19 +130,21 @@ fn overlay(list: &mut Vec<Edge>, new: impl IntoIterator<Item = Edge>) -> bool {
 
 /// `new` laid over `stored` (both sorted by the feed at the other end; see [`overlay`]),
 /// sorted.
-fn merge_edges(mut stored: Vec<Edge>, new: Vec<Edge>) -> Vec<Edge> {
+fn merge_edges<K: Ord + Copy>(mut stored: Vec<Edge<K>>, new: Vec<Edge<K>>) -> Vec<Edge<K>> {
     if overlay(&mut stored, new) {
         stored.sort_unstable_by_key(|e| e.0);
     }
     stored
 }
 
-/// A feed's edges as [`Contacts::each_feed`] finds them.
-enum Found<'a> {
+/// Where [`Contacts::walk`] finds a feed's edges.
+enum Source<'a> {
     /// Only in the file: its entry's body as stored.
     Stored(&'a [u8]),
-    /// Applied since the file was written (merged with the file's when it has the feed too).
-    Merged(Edges),
+    /// Only applied since the file was written: its index in [`Memory`].
+    Memory(u32),
+    /// In both: the file's body and the memory index.
+    Both(&'a [u8], u32),
 }
 
 /// Edges applied since the view file was written. Feeds are interned to dense `u32` indexes.
@@ -198,26 +199,28 @@ impl Memory {
         }
     }
 
-    /// Interned feed `i`'s edges on one `side`, sorted by the feed at the other end.
-    fn list(&self, i: u32, side: Side) -> Vec<Edge> {
-        let mut list: Vec<Edge> = match side {
-            Side::Out => (self.out[i as usize].iter())
-                .map(|&(d, _)| (self.feeds[d as usize], self.state(i, d)))
-                .collect(),
+    /// Interned feed `i`'s outgoing edges, the feed at the other end named by `key` of its
+    /// index, in no particular order.
+    fn out_by<K>(&self, i: u32, key: impl Fn(u32) -> K) -> impl Iterator<Item = Edge<K>> {
+        (self.out[i as usize].iter()).map(move |&(d, _)| (key(d), self.state(i, d)))
+    }
+
+    /// Interned feed `i`'s edges on one `side`, the feed at the other end named by `key` of
+    /// its index (an order-keeping map), sorted.
+    fn list_by<K: Ord + Copy>(&self, i: u32, side: Side, key: impl Fn(u32) -> K) -> Vec<Edge<K>> {
+        let mut list: Vec<Edge<K>> = match side {
+            Side::Out => self.out_by(i, key).collect(),
             Side::In => (self.inn[i as usize].iter())
-                .map(|&s| (self.feeds[s as usize], self.state(s, i)))
+                .map(|&s| (key(s), self.state(s, i)))
                 .collect(),
         };
         list.sort_unstable_by_key(|e| e.0);
         list
     }
 
-    /// Interned feed `i`'s edges, each list sorted by the feed at the other end.
-    fn edges_of(&self, i: u32) -> Edges {
-        Edges {
-            out: self.list(i, Side::Out),
-            inn: self.list(i, Side::In),
-        }
+    /// Interned feed `i`'s edges on one `side`, sorted by the feed at the other end.
+    fn list(&self, i: u32, side: Side) -> Vec<Edge> {
+        self.list_by(i, side, |d| self.feeds[d as usize])
     }
 
     /// The interned feeds, sorted by feed id.
@@ -269,22 +272,6 @@ impl Contacts {
         })
     }
 
-    /// Replaces `out` with `feed`'s outgoing edges, in no particular order, for hops: the
-    /// file's list (read into `out`, so a traversal reuses one vector) with the edges applied
-    /// since laid over it ([`overlay`]).
-    fn out_edges_into(&self, feed: &FeedId, out: &mut Vec<Edge>) -> Result<(), ViewDataError> {
-        self.file.list_into(feed, Side::Out, out)?;
-        if let Some(&s) = self.new.index.get(feed) {
-            let new = &self.new;
-            let edges = new.out[s as usize].iter();
-            overlay(
-                out,
-                edges.map(|&(d, _)| (new.feeds[d as usize], new.state(s, d))),
-            );
-        }
-        Ok(())
-    }
-
     /// The relation the latest contact message from `source` about `dest` set, if any.
     pub fn relation(
         &self,
@@ -328,9 +315,9 @@ impl Contacts {
 
     /// Visits every feed with an edge, in feed order: the file's entries merged with the
     /// feeds applied since (blocks as they are: see [`file::Stored::entries`]).
-    fn each_feed(
+    fn walk(
         &self,
-        mut visit: impl FnMut(&FeedId, Found<'_>) -> Result<(), ViewDataError>,
+        mut visit: impl FnMut(&FeedId, Source<'_>) -> Result<(), ViewDataError>,
     ) -> Result<(), ViewDataError> {
         use std::cmp::Ordering;
         let order = self.new.sorted();
@@ -346,22 +333,16 @@ impl Contacts {
             match order {
                 Ordering::Less => {
                     let (feed, body) = stored.next().expect("peeked");
-                    visit(&feed, Found::Stored(body))?;
+                    visit(&feed, Source::Stored(body))?;
                 }
                 Ordering::Greater => {
                     let i = *memory.next().expect("peeked");
-                    let feed = self.new.feeds[i as usize];
-                    visit(&feed, Found::Merged(self.new.edges_of(i)))?;
+                    visit(&self.new.feeds[i as usize], Source::Memory(i))?;
                 }
                 Ordering::Equal => {
                     let (feed, body) = stored.next().expect("peeked");
                     let i = *memory.next().expect("peeked");
-                    let (old, new) = (file::Stored::decode(body)?, self.new.edges_of(i));
-                    let merged = Edges {
-                        out: merge_edges(old.out, new.out),
-                        inn: merge_edges(old.inn, new.inn),
-                    };
-                    visit(&feed, Found::Merged(merged))?;
+                    visit(&feed, Source::Both(body, i))?;
                 }
             }
         }
@@ -371,12 +352,9 @@ impl Contacts {
     pub fn edges(&self) -> Result<Vec<(FeedId, FeedId, Relation)>, ViewDataError> {
         self.file.verify()?;
         let mut all = Vec::new();
-        self.each_feed(|feed, found| {
-            let edges = match found {
-                Found::Stored(body) => file::Stored::decode(body)?,
-                Found::Merged(edges) => edges,
-            };
-            all.extend(edges.out.iter().map(|(d, st)| (*feed, *d, st.relation)));
+        self.walk(|feed, _| {
+            let out = self.list(feed, Side::Out)?;
+            all.extend(out.iter().map(|(d, st)| (*feed, *d, st.relation)));
             Ok(())
         })?;
         Ok(all)
@@ -384,39 +362,142 @@ impl Contacts {
 
     /// ssb-friends hops from `origin` up to `max` follow steps (see the module docs): every
     /// feed reached, with its distance (≥ 0) or, for blocked/unfollowed feeds, a negative value.
-    /// The origin is always present with 0. A level-by-level fixpoint of the ssb-friends rules.
+    /// The origin is always present with 0. A level-by-level fixpoint of the ssb-friends rules,
+    /// over the feeds as numbers ([`Nodes`]).
     pub fn hops(&self, origin: &FeedId, max: u32) -> Result<BTreeMap<FeedId, i32>, ViewDataError> {
+        let nodes = Nodes::new(self)?;
+        let Some(start) = nodes.of(origin)? else {
+            return Ok(BTreeMap::from([(*origin, 0)])); // no edge at all
+        };
         let max = i32::try_from(max).unwrap_or(i32::MAX);
-        let mut dist: FastMap<FeedId, i32> = FastMap::default();
-        dist.insert(*origin, 0);
-        let mut frontier = vec![*origin];
-        let mut edges = Vec::new();
+        // Per node its value so far, stored as `value + 1` when non-negative so that 0 means
+        // "not reached" (a zeroed vector: pages no traversal touches are never written).
+        let mut dist = vec![0i32; nodes.count()];
+        let stored = |v: i32| if v >= 0 { v + 1 } else { v };
+        let value = |s: i32| if s > 0 { s - 1 } else { s };
+        dist[start as usize] = stored(0);
+        let mut reached = vec![start];
+        let mut frontier = vec![start];
+        let mut scratch = Vec::new();
         let mut d = 0;
         while d < max && !frontier.is_empty() {
             let mut next = Vec::new();
-            for j in &frontier {
-                self.out_edges_into(j, &mut edges)?;
-                for &(k, state) in &edges {
-                    let cand = state.relation.hop_from(d);
-                    let new = match dist.entry(k) {
-                        Entry::Occupied(mut known) => {
-                            let new = hop_min(*known.get(), cand);
-                            if new == std::mem::replace(known.get_mut(), new) {
-                                continue;
-                            }
-                            new
+            for &j in &frontier {
+                nodes.each_out(j, &mut scratch, |k, relation| {
+                    let cand = relation.hop_from(d);
+                    let slot = &mut dist[k as usize];
+                    let new = if *slot == 0 {
+                        reached.push(k);
+                        cand
+                    } else {
+                        let (known, new) = (value(*slot), hop_min(value(*slot), cand));
+                        if new == known {
+                            return;
                         }
-                        Entry::Vacant(slot) => *slot.insert(cand),
+                        new
                     };
+                    *slot = stored(new);
                     if new == d + 1 {
                         next.push(k);
                     }
-                }
+                })?;
             }
             frontier = next;
             d += 1;
         }
-        Ok(dist.into_iter().collect())
+        // In number order the file's feeds come sorted, so the map is built from a sorted run.
+        reached.sort_unstable();
+        let mut found = Vec::with_capacity(reached.len());
+        for node in reached {
+            found.push((nodes.feed(node)?, value(dist[node as usize])));
+        }
+        Ok(found.into_iter().collect()) // the origin is among them, with 0
+    }
+}
+
+/// The feeds of a [`Contacts`] as numbers, for a traversal: a feed in the file is its rank
+/// there; a feed only applied since is the file's feed count plus its index in [`Memory`].
+struct Nodes<'a> {
+    contacts: &'a Contacts,
+    /// The file's feed count: the first number of a feed only in memory.
+    stored: u32,
+    /// Per feed in memory, its number.
+    of_memory: Vec<u32>,
+    /// The feeds in memory that the file has too: their number (rank) → their memory index.
+    memory_of_stored: FastMap<u32, u32>,
+}
+
+impl<'a> Nodes<'a> {
+    fn new(contacts: &'a Contacts) -> Result<Self, ViewDataError> {
+        let (file, new) = (&contacts.file, &contacts.new);
+        let stored = file.feeds();
+        let mut nodes = Nodes {
+            contacts,
+            stored,
+            of_memory: Vec::with_capacity(new.feeds.len()),
+            memory_of_stored: FastMap::default(),
+        };
+        for (i, feed) in (0u32..).zip(&new.feeds) {
+            let node = match file.rank_of(feed)? {
+                Some(rank) => {
+                    nodes.memory_of_stored.insert(rank, i);
+                    rank
+                }
+                None => stored + i,
+            };
+            nodes.of_memory.push(node);
+        }
+        Ok(nodes)
+    }
+
+    /// How many numbers there are (the nodes are `0..count`).
+    fn count(&self) -> usize {
+        self.stored as usize + self.of_memory.len()
+    }
+
+    /// The number of `feed`, if it has an edge.
+    fn of(&self, feed: &FeedId) -> Result<Option<u32>, ViewDataError> {
+        Ok(match self.contacts.file.rank_of(feed)? {
+            Some(rank) => Some(rank),
+            None => (self.contacts.new.index.get(feed)).map(|&i| self.of_memory[i as usize]),
+        })
+    }
+
+    /// The feed numbered `node`.
+    fn feed(&self, node: u32) -> Result<FeedId, ViewDataError> {
+        match node.checked_sub(self.stored) {
+            None => self.contacts.file.feed_at(node),
+            Some(i) => Ok(self.contacts.new.feeds[i as usize]),
+        }
+    }
+
+    /// Calls `visit` with each outgoing edge of `node` (the number at the other end and the
+    /// relation), in no particular order: the file's list, with the edges applied since laid
+    /// over it ([`overlay`], in `scratch`) when there are any.
+    fn each_out(
+        &self,
+        node: u32,
+        scratch: &mut Vec<Edge<u32>>,
+        mut visit: impl FnMut(u32, Relation),
+    ) -> Result<(), ViewDataError> {
+        let (file, new) = (&self.contacts.file, &self.contacts.new);
+        if let Some(i) = node.checked_sub(self.stored) {
+            // Only in memory: its edges as they are (no sequences to compare).
+            let out = new.out[i as usize].iter();
+            out.for_each(|&(d, relation)| visit(self.of_memory[d as usize], relation));
+            return Ok(());
+        }
+        let memory = match self.memory_of_stored.is_empty() {
+            true => None,
+            false => self.memory_of_stored.get(&node),
+        };
+        let Some(&i) = memory else {
+            return file.each_edge(node, Side::Out, |k, state| visit(k, state.relation));
+        };
+        file.ranks_into(node, Side::Out, scratch)?;
+        overlay(scratch, new.out_by(i, |d| self.of_memory[d as usize]));
+        scratch.iter().for_each(|&(k, st)| visit(k, st.relation));
+        Ok(())
     }
 }
 
@@ -435,7 +516,7 @@ impl View for Contacts {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn apply(&mut self, msg: &Indexed<'_>) {
@@ -460,25 +541,72 @@ impl View for Contacts {
         }
     }
 
-    /// Layout in `views/FORMAT.md`: a block directory, then per feed with an edge (sorted)
-    /// its 32 bytes and a body: its outgoing edges sorted by dest, then its incoming ones
-    /// sorted by source, each edge the other end's 32 bytes, the sequence that set it (a
-    /// varint) and the relation byte. A feed with no edge applied since the file was written
-    /// keeps its body byte for byte.
+    /// Layout in `views/FORMAT.md`: the feed table (every feed with an edge, sorted; a feed's
+    /// rank is its position), then per rank a body: its outgoing edges sorted by dest, then
+    /// its incoming ones sorted by source, each edge the other end's rank (delta-coded), the
+    /// sequence that set it (a varint) and the relation byte.
     fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
-        let mut out = file::FileWriter::new(bulk);
-        let mut body = Vec::new();
+        // The new ranks: the file's feeds and those applied since, merged in feed order.
+        let mut table = file::TableWriter::new(bulk);
+        let (mut stored_rank, mut memory_rank) = (Vec::new(), vec![0; self.new.feeds.len()]);
+        let mut rank = 0u32;
         // A damaged block (not checked first) ends early here; the database checks every
         // block before it writes a file.
-        let _ = self.each_feed(|feed, found| {
-            match found {
-                Found::Stored(stored) => out.push(feed, stored),
-                Found::Merged(edges) => {
-                    body.clear();
-                    file::encode_body(&edges, &mut body);
-                    out.push(feed, &body);
+        let _ = self.walk(|feed, source| {
+            table.push(feed);
+            match source {
+                Source::Stored(..) => stored_rank.push(rank),
+                Source::Memory(i) => memory_rank[i as usize] = rank,
+                Source::Both(_, i) => {
+                    stored_rank.push(rank);
+                    memory_rank[i as usize] = rank;
                 }
             }
+            rank += 1;
+            Ok(())
+        });
+        let mut out = table.finish();
+        // Without a new feed every rank stays: a feed with no edge applied since keeps its
+        // body byte for byte.
+        let same_ranks = rank == self.file.feeds();
+        let renumber = |edges: Edges<u32>| -> Result<Edges<u32>, ViewDataError> {
+            let to_new = |list: Vec<Edge<u32>>| -> Result<Vec<Edge<u32>>, ViewDataError> {
+                (list.into_iter())
+                    .map(|(r, st)| match stored_rank.get(r as usize) {
+                        Some(&new) => Ok((new, st)),
+                        None => Err(ViewDataError(format!("contacts view: no feed {r}"))),
+                    })
+                    .collect()
+            };
+            Ok(Edges {
+                out: to_new(edges.out)?,
+                inn: to_new(edges.inn)?,
+            })
+        };
+        let memory = |i: u32, side| self.new.list_by(i, side, |d| memory_rank[d as usize]);
+        let mut body = Vec::new();
+        let _ = self.walk(|_, source| {
+            let edges = match source {
+                Source::Stored(stored) if same_ranks => {
+                    out.push(stored);
+                    return Ok(());
+                }
+                Source::Stored(stored) => renumber(self.file.decode(stored)?)?,
+                Source::Memory(i) => Edges {
+                    out: memory(i, Side::Out),
+                    inn: memory(i, Side::In),
+                },
+                Source::Both(stored, i) => {
+                    let old = renumber(self.file.decode(stored)?)?;
+                    Edges {
+                        out: merge_edges(old.out, memory(i, Side::Out)),
+                        inn: merge_edges(old.inn, memory(i, Side::In)),
+                    }
+                }
+            };
+            body.clear();
+            file::encode_body(&edges, &mut body);
+            out.push(&body);
             Ok(())
         });
         out.finish()
@@ -687,6 +815,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A payload written by hand: `feeds` in the table, then one body per entry given.
+    fn crafted(feeds: &[u8], bodies: &[file::Edges<u32>]) -> Vec<u8> {
+        let mut bulk = Bulk::memory();
+        let mut table = file::TableWriter::new(&mut bulk);
+        feeds.iter().for_each(|&n| table.push(&feed(n)));
+        let mut out = table.finish();
+        for edges in bodies {
+            let mut body = Vec::new();
+            file::encode_body(edges, &mut body);
+            out.push(&body);
+        }
+        let mut payload = out.finish();
+        payload.extend(bulk.into_vec());
+        payload
+    }
+
+    /// A file whose entries do not fit its feed table is an error, never a wrong answer: an
+    /// edge naming a feed past the table, or entries missing.
+    #[test]
+    fn entries_that_do_not_fit_the_feed_table_are_errors() {
+        let state = EdgeState {
+            sequence: 1,
+            relation: Relation::Follow,
+        };
+        let edges = |out: Vec<file::Edge<u32>>, inn| file::Edges { out, inn };
+        let good = crafted(
+            &[1, 2],
+            &[
+                edges(vec![(1, state)], vec![]),
+                edges(vec![], vec![(0, state)]),
+            ],
+        );
+        let mut c = Contacts::new();
+        c.decode(&good).expect("a well-formed file");
+        assert_eq!(c.follows(&feed(1)).unwrap(), vec![feed(2)]);
+        assert_eq!(c.hops(&feed(1), 2).unwrap().len(), 2);
+
+        let past = crafted(
+            &[1, 2],
+            &[
+                edges(vec![(5, state)], vec![]),
+                edges(vec![], vec![(0, state)]),
+            ],
+        );
+        c.decode(&past).expect("the directories are well-formed");
+        let err = c.follows(&feed(1)).expect_err("an edge past the table");
+        assert!(err.to_string().contains("fails its check"), "{err}");
+        assert!(c.hops(&feed(1), 2).is_err());
+        assert!(c.verify().is_err());
+
+        let missing = crafted(&[1, 2], &[edges(vec![(1, state)], vec![])]);
+        let err = c.decode(&missing).expect_err("an entry missing");
+        assert!(
+            err.to_string().contains("1 entries for a table of 2"),
+            "{err}"
+        );
     }
 
     #[test]

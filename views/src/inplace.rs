@@ -202,13 +202,26 @@ const KEYED_BLOCK: usize = 4096;
 /// Layout (varints are unsigned LEB128): entry count, block count, per block its first key,
 /// its end (counted from where the blocks start) and its CRC32 (4 bytes LE); then the blocks,
 /// each an entry count and per entry the key, the body's length and the body.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Keyed {
     key_len: usize,
     entries: usize,
     firsts: Vec<u8>,
     blocks: Blocks,
-    body_ok: Option<fn(&[u8]) -> bool>,
+    body_ok: Option<BodyCheck>,
+}
+
+/// A view's test of one entry's body (it may hold what it needs from the file's head).
+type BodyCheck = Box<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+impl std::fmt::Debug for Keyed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyed")
+            .field("key_len", &self.key_len)
+            .field("entries", &self.entries)
+            .field("blocks", &self.blocks)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reads a varint from `bytes` at `*at` (the one-byte case first: most counts, lengths and
@@ -232,7 +245,8 @@ pub(crate) fn var(bytes: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
-fn put_var(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as an unsigned LEB128 varint.
+pub(crate) fn put_var(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -240,8 +254,11 @@ fn put_var(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// The entries of one block: (key, body) pairs, `None` at the first malformed byte.
-fn block_entries(bytes: &[u8], key_len: usize) -> impl Iterator<Item = Option<(&[u8], &[u8])>> {
+/// One entry of a [`Keyed`] block: its key and its body.
+pub(crate) type Entry<'a> = (&'a [u8], &'a [u8]);
+
+/// The entries of one block, `None` at the first malformed byte.
+fn block_entries(bytes: &[u8], key_len: usize) -> impl Iterator<Item = Option<Entry<'_>>> {
     let mut at = 0;
     let mut left = var(bytes, &mut at).and_then(|n| usize::try_from(n).ok());
     std::iter::from_fn(move || {
@@ -273,7 +290,20 @@ impl Keyed {
         payload: Payload,
         at: usize,
         key_len: usize,
-        body_ok: fn(&[u8]) -> bool,
+        body_ok: impl Fn(&[u8]) -> bool + Send + Sync + 'static,
+    ) -> Result<(Self, usize), ViewDataError> {
+        Self::load_after(view, payload, at, 0, key_len, body_ok)
+    }
+
+    /// [`Keyed::load`] for blocks that start `skip` bytes after the directory (a view's own
+    /// bulk data lies between); returns it with where the directory ends.
+    pub(crate) fn load_after(
+        view: &'static str,
+        payload: Payload,
+        at: usize,
+        skip: usize,
+        key_len: usize,
+        body_ok: impl Fn(&[u8]) -> bool + Send + Sync + 'static,
     ) -> Result<(Self, usize), ViewDataError> {
         let bad = || ViewDataError(format!("{view} view: block directory is malformed"));
         let bytes = payload.bytes();
@@ -308,11 +338,15 @@ impl Keyed {
             .chunks_exact(key_len)
             .zip(firsts.chunks_exact(key_len).skip(1))
             .all(|(a, b)| a < b);
-        if !ordered || ends.last().copied().unwrap_or(0) != bytes.len() - p {
+        let begin = p
+            .checked_add(skip)
+            .filter(|&b| b <= bytes.len())
+            .ok_or_else(bad)?;
+        if !ordered || ends.last().copied().unwrap_or(0) != bytes.len() - begin {
             return Err(bad());
         }
-        let starts = std::iter::once(p)
-            .chain(ends.iter().map(|&e| p.saturating_add(e)))
+        let starts = std::iter::once(begin)
+            .chain(ends.iter().map(|&e| begin.saturating_add(e)))
             .collect();
         let blocks = Blocks::new(view, payload, starts, crcs)?;
         let keyed = Self {
@@ -320,7 +354,7 @@ impl Keyed {
             entries,
             firsts,
             blocks,
-            body_ok: Some(body_ok),
+            body_ok: Some(Box::new(body_ok)),
         };
         Ok((keyed, p))
     }
@@ -336,7 +370,7 @@ impl Keyed {
 
     /// Block `i`, checked on first use.
     fn block(&self, i: usize) -> Result<&[u8], ViewDataError> {
-        let (first, key_len, body_ok) = (self.first(i), self.key_len, self.body_ok);
+        let (first, key_len, body_ok) = (self.first(i), self.key_len, &self.body_ok);
         self.blocks.get(i, |bytes| {
             let mut prev: Option<&[u8]> = None;
             for entry in block_entries(bytes, key_len) {
@@ -344,7 +378,7 @@ impl Keyed {
                     return false;
                 };
                 let ordered = prev.map_or(key == first, |p| p < key);
-                if !ordered || !body_ok.is_none_or(|ok| ok(body)) {
+                if !ordered || !body_ok.as_ref().is_none_or(|ok| ok(body)) {
                     return false;
                 }
                 prev = Some(key);
@@ -373,6 +407,21 @@ impl Keyed {
             .map_while(|e| e)
             .find(|(k, _)| *k == key)
             .map(|(_, body)| body))
+    }
+
+    /// The first key of each block.
+    pub(crate) fn firsts(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.firsts.chunks_exact(self.key_len.max(1))
+    }
+
+    /// The `n`-th entry (key and body) of block `i`, if it has that many.
+    pub(crate) fn nth_in_block(
+        &self,
+        i: usize,
+        n: usize,
+    ) -> Result<Option<Entry<'_>>, ViewDataError> {
+        let block = self.block(i)?;
+        Ok(block_entries(block, self.key_len).nth(n).flatten())
     }
 
     /// Every entry in key order (blocks as they are: [`Keyed::verify`] first where damage
@@ -441,9 +490,14 @@ impl<'b> BlockWriter<'b> {
     }
 
     /// Each block's CRC32, in order.
-    pub(crate) fn finish(mut self) -> Vec<u32> {
+    pub(crate) fn finish(self) -> Vec<u32> {
+        self.finish_into().1
+    }
+
+    /// The bulk back, with each block's CRC32 in order.
+    pub(crate) fn finish_into(mut self) -> (&'b mut Bulk, Vec<u32>) {
         self.close();
-        self.crcs
+        (self.bulk, self.crcs)
     }
 }
 
@@ -454,6 +508,8 @@ impl<'b> BlockWriter<'b> {
 pub(crate) struct KeyedWriter<'b> {
     head: Vec<u8>,
     bulk: &'b mut Bulk,
+    /// The bulk's length when the writer was made: block ends count from there.
+    base: usize,
     block: Vec<u8>,
     in_block: u64,
     entries: u64,
@@ -463,12 +519,12 @@ pub(crate) struct KeyedWriter<'b> {
 }
 
 impl<'b> KeyedWriter<'b> {
-    /// A writer placing the entries after `head`, their blocks in `bulk` (empty so far: the
-    /// blocks follow the head directly).
+    /// A writer placing the entries after `head`, their blocks in `bulk` after what it holds
+    /// already (nothing, unless the view reads the blocks with [`Keyed::load_after`]).
     pub(crate) fn new(head: Vec<u8>, bulk: &'b mut Bulk) -> Self {
-        debug_assert!(bulk.is_empty(), "the blocks follow the head directly");
         Self {
             head,
+            base: bulk.len(),
             bulk,
             block: Vec::with_capacity(2 * KEYED_BLOCK),
             in_block: 0,
@@ -505,7 +561,8 @@ impl<'b> KeyedWriter<'b> {
         crc.update(&self.block);
         self.bulk.write(&count);
         self.bulk.write(&self.block);
-        self.dir.push((first, self.bulk.len(), crc.finalize()));
+        self.dir
+            .push((first, self.bulk.len() - self.base, crc.finalize()));
         self.block.clear();
         self.in_block = 0;
     }

@@ -111,13 +111,32 @@ fn a_damaged_contacts_block_is_rebuilt_by_the_query_that_reads_it() {
         want.iter().any(|(f, _)| !f.is_empty()),
         "the store has follows"
     );
+    // The second feed with an edge: its id is in the feed table only (the head names the
+    // first feed of each table block).
+    let linked: std::collections::BTreeSet<_> = (feeds.iter().zip(&want))
+        .filter(|(_, (out, inn))| !out.is_empty() || !inn.is_empty())
+        .map(|(f, _)| *f)
+        .chain(
+            want.iter()
+                .flat_map(|(out, inn)| out.iter().chain(inn).copied()),
+        )
+        .collect();
+    let second = *linked.iter().nth(1).expect("two linked feeds");
     drop(db);
     let path = view_path(dir.path(), "contacts");
-    let (good, _) = flip_bits(&path, |len| len - 40, 0x01); // in the last feed's entry
-
-    let db = Db::open(dir.path()).expect("open");
-    assert_eq!(graph(&db), want);
-    assert_rebuilt_for_damage(&db, &path, &good, "contacts");
+    let bytes = std::fs::read(&path).expect("read");
+    let in_table = (bytes.windows(32))
+        .position(|w| w == second.0)
+        .expect("the feed table names it");
+    for (at, place) in [
+        (bytes.len() - 40, "the last feed's entry"),
+        (in_table + 7, "the feed table"),
+    ] {
+        let (good, _) = flip_bits(&path, |_| at, 0x01);
+        let db = Db::open(dir.path()).expect("open");
+        assert_eq!(graph(&db), want, "damage in {place}");
+        assert_rebuilt_for_damage(&db, &path, &good, "contacts");
+    }
 }
 
 /// The feeds view reads its offsets in place: a damaged block is found by the first query
@@ -384,7 +403,7 @@ fn view_files_written_through_spill_files_equal_those_built_in_memory() {
             std::fs::read(a).expect("read"),
             std::fs::read(b).expect("read"),
         );
-        assert!(a.len() > viewfile::FILE_HEADER_LEN + 1000, "{name}: a bulk");
+        assert!(a.len() > viewfile::FILE_HEADER_LEN + 500, "{name}: a bulk");
         assert!(
             a == b,
             "{name}: the spilled file differs from the one built in memory"
