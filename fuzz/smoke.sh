@@ -12,6 +12,22 @@ export RUSTC_BOOTSTRAP=1
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
     export TMPDIR=/dev/shm
 fi
+# Seeds for view_files: each view's payload in a store of the bundled sample (the first byte
+# picks the view, as the target reads it; the payload follows the 56-byte header of
+# views/FORMAT.md). Random bytes rarely get past a view file's directory.
+seed_view_files() {
+    local store
+    store=$(mktemp -d)
+    (cd .. && cargo run -q -p sluice-cli -- --db "$store" import tests/data/small/msgs.jsonl >/dev/null)
+    mkdir -p corpus/view_files
+    local i=0
+    for view in keys feeds types contacts tangles backlinks; do
+        { printf "\\$(printf %03o "$i")"; tail -c +57 "$store/views/$view.view"; } >"corpus/view_files/seed-$view"
+        i=$((i + 1))
+    done
+    rm -rf "$store"
+}
+seed_view_files
 targets=$(cargo fuzz list)
 if [ -z "$targets" ]; then
     echo "fuzz/smoke.sh: no fuzz targets found" >&2
