@@ -200,8 +200,9 @@ const KEYED_BLOCK: usize = 4096;
 /// block is checked (CRC, key order, and each body by the view's test) when first read.
 ///
 /// Layout (varints are unsigned LEB128): entry count, block count, per block its first key,
-/// its end (counted from where the blocks start) and its CRC32 (4 bytes LE); then the blocks,
-/// each an entry count and per entry the key, the body's length and the body.
+/// its end (counted from where the blocks start) and its CRC32 (4 bytes LE); then the blocks
+/// (right after the directory, or after a view's own bulk data: [`Keyed::load_after`]), each
+/// an entry count and per entry the key, the body's length and the body.
 #[derive(Default)]
 pub(crate) struct Keyed {
     key_len: usize,
@@ -426,7 +427,7 @@ impl Keyed {
 
     /// Every entry in key order (blocks as they are: [`Keyed::verify`] first where damage
     /// must not be carried forward; a malformed block ends its own entries).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
         (0..self.blocks.len())
             .flat_map(|i| block_entries(self.blocks.raw(i), self.key_len).map_while(|e| e))
     }
