@@ -21,9 +21,6 @@ const ID: usize = 32;
 const TABLE_BLOCK: usize = 128;
 /// Bytes of a rank as a key.
 const KEY: usize = 4;
-/// The fewest bytes an edge takes in a body: a one-byte rank delta, a one-byte sequence, the
-/// relation.
-const MIN_EDGE: usize = 3;
 
 /// An edge as one of its ends lists it: the feed at the other end (by id or by rank) and the
 /// edge's state.
@@ -100,19 +97,6 @@ fn read_list<const CHECK: bool>(
     Ok(())
 }
 
-/// [`read_list`] appending the edges to `out`.
-fn read_list_into<const CHECK: bool>(
-    body: &[u8],
-    at: &mut usize,
-    feeds: u32,
-    out: &mut Vec<Edge<u32>>,
-) -> Result<(), ViewDataError> {
-    let mut p = *at;
-    let n = var(body, &mut p).ok_or_else(truncated)?;
-    out.reserve(usize::try_from(n).unwrap_or(0).min(body.len() / MIN_EDGE));
-    read_list::<CHECK>(body, at, feeds, |rank, state| out.push((rank, state)))
-}
-
 /// Moves `*at` past one edge list of `body` without keeping it.
 fn skip_list(body: &[u8], at: &mut usize) -> Result<(), ViewDataError> {
     for _ in 0..var(body, at).ok_or_else(truncated)? {
@@ -135,8 +119,8 @@ pub(super) enum Side {
 /// A body's edges, checked: each list in order and within the table, nothing left over.
 fn decode_body(body: &[u8], feeds: u32) -> Result<Edges<u32>, ViewDataError> {
     let (mut at, mut edges) = (0, Edges::default());
-    read_list_into::<true>(body, &mut at, feeds, &mut edges.out)?;
-    read_list_into::<true>(body, &mut at, feeds, &mut edges.inn)?;
+    read_list::<true>(body, &mut at, feeds, |r, st| edges.out.push((r, st)))?;
+    read_list::<true>(body, &mut at, feeds, |r, st| edges.inn.push((r, st)))?;
     match body.len() - at {
         0 => Ok(edges),
         n => Err(ViewDataError(format!(
