@@ -371,7 +371,6 @@ impl View for Backlinks {
         });
         let mut out = file::FileWriter::new(&self.paths, bulk);
         let mut links = Vec::new();
-        let mut scratch = Vec::new();
         let (mut memory, mut stored) = (memory.peekable(), self.file.entries().peekable());
         loop {
             // A damaged block (not checked first) ends early here; the database checks every
@@ -398,8 +397,7 @@ impl View for Backlinks {
                 std::cmp::Ordering::Equal => {
                     let (target, run) = memory.next().expect("peeked");
                     let Some(e) = stored.next() else { continue };
-                    scratch.clear();
-                    let last = file::decode_links(&e, self.paths.len(), &mut scratch).unwrap_or(0);
+                    let last = file::last_offset(&e, self.paths.len()).unwrap_or(0);
                     links.extend_from_slice(e.links);
                     file::encode_links(run, last, &mut links);
                     out.push(target, e.count + run.len(), &links);

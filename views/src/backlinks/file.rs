@@ -97,24 +97,40 @@ impl Stored {
     }
 }
 
+/// Walks an entry's links in order, calling `visit` with each; returns the last offset (0 when
+/// none).
+fn each_link(
+    entry: &Entry<'_>,
+    paths: usize,
+    mut visit: impl FnMut(Link),
+) -> Result<u64, ViewDataError> {
+    let mut r = Reader::new(entry.links);
+    let mut last = 0u64;
+    for _ in 0..entry.count {
+        let path = r.index(paths)?;
+        last = last
+            .checked_add(r.var()?)
+            .ok_or_else(|| ViewDataError("offset overflows".into()))?;
+        visit(Link { path, offset: last });
+    }
+    r.finish()?;
+    Ok(last)
+}
+
 /// Appends an entry's links to `out`; returns the last offset (0 when none).
 pub(super) fn decode_links(
     entry: &Entry<'_>,
     paths: usize,
     out: &mut Vec<Link>,
 ) -> Result<u64, ViewDataError> {
-    let mut r = Reader::new(entry.links);
-    let mut last = 0u64;
     out.reserve(entry.count);
-    for _ in 0..entry.count {
-        let path = r.index(paths)?;
-        last = last
-            .checked_add(r.var()?)
-            .ok_or_else(|| ViewDataError("offset overflows".into()))?;
-        out.push(Link { path, offset: last });
-    }
-    r.finish()?;
-    Ok(last)
+    each_link(entry, paths, |link| out.push(link))
+}
+
+/// An entry's last offset (0 when it has no link), which the links added after it are
+/// delta-coded from: the links are walked, not kept.
+pub(super) fn last_offset(entry: &Entry<'_>, paths: usize) -> Result<u64, ViewDataError> {
+    each_link(entry, paths, drop)
 }
 
 /// Writes a payload: paths, then the targets in order (their blocks to a [`Bulk`]).
