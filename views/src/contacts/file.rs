@@ -97,16 +97,6 @@ fn read_list<const CHECK: bool>(
     Ok(())
 }
 
-/// Moves `*at` past one edge list of `body` without keeping it.
-fn skip_list(body: &[u8], at: &mut usize) -> Result<(), ViewDataError> {
-    for _ in 0..var(body, at).ok_or_else(truncated)? {
-        var(body, at).ok_or_else(truncated)?;
-        var(body, at).ok_or_else(truncated)?;
-        *at += 1;
-    }
-    Ok(())
-}
-
 /// Which of a feed's two edge lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Side {
@@ -266,7 +256,8 @@ impl Stored {
         };
         let mut at = 0;
         if side == Side::In {
-            skip_list(body, &mut at)?;
+            // Past the outgoing list, read and dropped: one parser of the format.
+            read_list::<false>(body, &mut at, self.feeds, |_, _| {})?;
         }
         read_list::<false>(body, &mut at, self.feeds, visit)
     }
