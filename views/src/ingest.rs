@@ -90,13 +90,13 @@ impl Db {
         received.resize(msgs.len(), None);
         let mut last_persist = lock(&self.writer);
         self.catch_up()?;
-        let stored = self.already_stored(&msgs)?;
+        let latest = self.latest_of_authors(&msgs)?;
+        let stored = self.already_stored(&msgs, &latest)?;
         let mut outcomes: Vec<Option<Outcome>> = stored
             .iter()
             .map(|&s| s.then_some(Outcome::AlreadyPresent))
             .collect();
         let mut batch = Batch::unstored(msgs, received, &stored);
-        self.check_feed_states(&batch.msgs)?;
         let results = self.validate(&batch.msgs, mode);
         let accepted = accepted_in_order(&batch.msgs, &results);
         batch.stamp(now_ms());
@@ -145,10 +145,25 @@ impl Db {
 
     /// Whether each message is already stored (one look at the keys view for the batch;
     /// should it land in a damaged block of the view's file, one by one after the rebuild).
-    fn already_stored(&self, msgs: &[Message]) -> Result<Vec<bool>, Error> {
+    ///
+    /// A message past its feed's `latest` stored sequence is not stored, and is not looked
+    /// up: its id hashes its author and sequence, so a stored copy would be a stored message
+    /// of that feed at that sequence. New messages (an import's, a replication's) thus cost
+    /// no random read into the keys view's file, which grows with the store.
+    fn already_stored(
+        &self,
+        msgs: &[Message],
+        latest: &FastMap<FeedId, u64>,
+    ) -> Result<Vec<bool>, Error> {
+        let may_be_stored =
+            |m: &Message| m.sequence() <= latest.get(&m.author()).copied().unwrap_or(0);
         let found = {
             let keys = self.keys.read();
-            let stored = |id: MsgId| -> Result<Option<bool>, Error> {
+            let stored = |m: &Message| -> Result<Option<bool>, Error> {
+                if !may_be_stored(m) {
+                    return Ok(Some(false));
+                }
+                let id = m.id();
                 let Ok(candidates) = keys.candidates(&id) else {
                     return Ok(None);
                 };
@@ -160,14 +175,14 @@ impl Db {
                 Ok(Some(false))
             };
             msgs.iter()
-                .map(|m| stored(m.id()))
+                .map(stored)
                 .collect::<Result<Option<Vec<bool>>, Error>>()?
         };
         match found {
             Some(found) => Ok(found),
             None => msgs
                 .iter()
-                .map(|m| Ok(self.stored_offset(&m.id())?.is_some()))
+                .map(|m| Ok(may_be_stored(m) && self.stored_offset(&m.id())?.is_some()))
                 .collect(),
         }
     }
@@ -187,21 +202,25 @@ impl Db {
     }
 
     /// The stored feed state (the views are caught up: the writer lock is held). Call
-    /// [`Db::check_feed_states`] for the batch first: it reads every block this will.
+    /// [`Db::latest_of_authors`] for the batch first: it reads every block this will.
     fn state_of(&self, feed: &FeedId) -> Option<FeedState> {
         let (_, offset) = self.feeds.read().last(feed).ok()??;
         let m = self.at(offset).ok()?;
         Some(crate::db::feed_state(&m))
     }
 
-    /// Reads the latest entry of every feed in `msgs` once, so a damaged block of the feeds
-    /// view's file is found (and the view rebuilt) before validation relies on it.
-    fn check_feed_states(&self, msgs: &[Message]) -> Result<(), Error> {
+    /// The latest stored sequence of every feed in `msgs` that has one. Reading them first
+    /// also finds a damaged block of the feeds view's file (and rebuilds the view) before
+    /// validation relies on it.
+    fn latest_of_authors(&self, msgs: &[Message]) -> Result<FastMap<FeedId, u64>, Error> {
         let authors: FastSet<FeedId> = msgs.iter().map(|m| m.author()).collect();
-        for author in &authors {
-            self.read_or_rebuild(&self.feeds, |f| f.last(author))?;
+        let mut latest = FastMap::default();
+        for author in authors {
+            if let Some((sequence, _)) = self.read_or_rebuild(&self.feeds, |f| f.last(&author))? {
+                latest.insert(author, sequence);
+            }
         }
-        Ok(())
+        Ok(latest)
     }
 
     /// Encodes and appends the accepted messages, then flushes; returns their offsets and
