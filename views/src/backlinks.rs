@@ -77,6 +77,9 @@ struct Chained {
 /// `next` of a target's last link.
 const END: u32 = u32::MAX;
 
+/// How many targets ahead a file write asks for the one it will read (see `encode_parts`).
+const TARGETS_AHEAD: usize = 16;
+
 /// Where a target's links are in the shared list, and the target's number (kept here so that
 /// adding a link reads no other link than the one it chains to).
 #[derive(Debug, Clone, Copy)]
@@ -365,10 +368,19 @@ impl View for Backlinks {
     fn encode_parts(&self, bulk: &mut Bulk) -> Vec<u8> {
         let (by_number, order) = self.sorted_heads();
         let (starts, grouped) = self.grouped_links(&order);
-        let memory = order.iter().zip(starts.windows(2)).map(|(&number, run)| {
-            let run = &grouped[run[0] as usize..run[1] as usize];
-            (*by_number[number as usize], run)
-        });
+        // The targets sit in the map in its own order, so reading them in sorted order is a
+        // cache miss each (60 % of this function's time at 1M messages without the hint).
+        let memory = order
+            .iter()
+            .enumerate()
+            .zip(starts.windows(2))
+            .map(|((i, &number), run)| {
+                if let Some(&ahead) = order.get(i + TARGETS_AHEAD) {
+                    sluice_log::prefetch(&by_number[ahead as usize].1);
+                }
+                let run = &grouped[run[0] as usize..run[1] as usize];
+                (*by_number[number as usize], run)
+            });
         let mut out = file::FileWriter::new(&self.paths, bulk);
         let mut links = Vec::new();
         let (mut memory, mut stored) = (memory.peekable(), self.file.entries().peekable());
