@@ -395,6 +395,15 @@ mod tests {
         view.offset_of(p).expect("no damage")
     }
 
+    /// The candidates of the ids with prefix `p`, sorted.
+    fn sorted_candidates(view: &KeysView, p: u64) -> Vec<u64> {
+        let mut id = MsgId([0; 32]);
+        id.0[..8].copy_from_slice(&p.to_le_bytes());
+        let mut found: Vec<u64> = view.candidates(&id).expect("no damage").collect();
+        found.sort_unstable();
+        found
+    }
+
     #[test]
     fn the_search_in_a_block_finds_what_a_binary_search_finds() {
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
@@ -467,10 +476,7 @@ mod tests {
         assert_eq!(get(&back, 4), None);
         assert_eq!(loaded(&back).encode(), view.encode());
         let ids = |v: &KeysView, p: u64| {
-            let mut id = MsgId([0; 32]);
-            id.0[..8].copy_from_slice(&p.to_le_bytes());
-            let mut found = v.candidates(&id).expect("no damage").collect::<Vec<_>>();
-            found.sort_unstable();
+            let mut found = sorted_candidates(v, p);
             found.dedup();
             found
         };
@@ -491,13 +497,6 @@ mod tests {
         let mut whole = KeysView::new();
         pairs.iter().for_each(|&(p, o)| whole.insert(p, o));
         let want = whole.encode();
-        let candidates = |v: &KeysView, p: u64| {
-            let mut id = MsgId([0; 32]);
-            id.0[..8].copy_from_slice(&p.to_le_bytes());
-            let mut found: Vec<u64> = v.candidates(&id).expect("no damage").collect();
-            found.sort_unstable();
-            found
-        };
         for round in 0..6 {
             let mut cuts: Vec<usize> = (0..=round).map(|_| next(3000) as usize).collect();
             cuts.sort_unstable();
@@ -517,7 +516,7 @@ mod tests {
                 let p = prefix_of(k);
                 let mut all: Vec<u64> = pairs.iter().filter(|x| x.0 == p).map(|x| x.1).collect();
                 all.sort_unstable();
-                assert_eq!(candidates(&view, p), all, "prefix {k}");
+                assert_eq!(sorted_candidates(&view, p), all, "prefix {k}");
                 assert_eq!(get(&view, p), all.first().copied());
             }
         }
