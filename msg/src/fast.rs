@@ -93,6 +93,15 @@ struct Parser<'t> {
 thread_local! {
     /// The pretty encoding being written; reused, it is only needed until the id is hashed.
     static PRETTY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    /// A parser's stack of member names, kept between parses (a fresh one grew through four
+    /// allocations per message). It holds at most [`MAX_KEYS`] names per open object.
+    static KEYS: std::cell::Cell<Vec<(usize, usize)>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for Parser<'_> {
+    fn drop(&mut self) {
+        KEYS.set(std::mem::take(&mut self.keys));
+    }
 }
 
 /// The top-level members in the order a valid message has them (`author` and `sequence`
@@ -109,10 +118,12 @@ const ORDER: [&str; 7] = [
 
 impl<'t> Parser<'t> {
     fn new(text: &'t str) -> Self {
+        let mut keys = KEYS.take();
+        keys.clear();
         Parser {
             text,
             pos: 0,
-            keys: Vec::new(),
+            keys,
             canonical: true,
         }
     }
@@ -205,7 +216,6 @@ impl<'t> Parser<'t> {
     /// number in `timestamp`. Other members are read and dropped.
     fn entry_members(&mut self) -> Option<(Message, Option<&'t str>, Option<f64>)> {
         let (mut msg, mut key, mut received) = (None, None, None);
-        let mut scratch = String::new();
         if self.eat_if(b'}') {
             return None;
         }
@@ -223,8 +233,11 @@ impl<'t> Parser<'t> {
             if name == "value" {
                 msg = Some(self.message()?);
             } else {
-                scratch.clear();
-                self.value(&mut scratch, 1)?;
+                // Read for its grammar only; the buffer is free outside `message`.
+                PRETTY.with_borrow_mut(|scratch| {
+                    scratch.clear();
+                    self.value(scratch, 1)
+                })?;
             }
             match name {
                 "key" => key = Some(&text[start..self.pos]),
